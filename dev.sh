@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone: sets up .venv from the pinned requirements (only
+# when they changed), then runs the task. Needs nothing but Python 3.11 and bash.
+#   ./dev.sh repro            set up, then `dvc repro` (the whole study)
+#   ./dev.sh test             set up, then the test suite
+#   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
+#   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
+#   ./dev.sh lint             ruff check + format check
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+
+setup() {
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] \
+      || [ constraints.txt -nt "$stamp" ]; then
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+      || { echo "error: $PYTHON is not Python 3.11; set PYTHON=/path/to/python3.11" >&2; exit 2; }
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r requirements-dev.txt -c constraints.txt
+    touch "$stamp"
+  fi
+  export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
+}
+
+task=${1:-}
+[ $# -gt 0 ] && shift
+case "$task" in
+  repro) setup; dvc repro "$@" ;;
+  test) setup; python -m pytest "$@" ;;
+  report) setup; python -m imbalance.report "$@" ;;
+  bench) setup; python -m bench "$@" ;;
+  lint) setup; ruff check . && ruff format --check . ;;
+  *) echo "usage: ./dev.sh repro|test|report|bench|lint [args...]" >&2; exit 2 ;;
+esac

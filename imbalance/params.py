@@ -1,0 +1,214 @@
+"""Typed, validated view of params.yaml.
+
+Every stage calls :func:`load` first, so a misspelt key, a wrong YAML type or a value out
+of range fails before any output is touched, with one line naming the param (see
+:class:`imbalance.cli.UserError`). pydantic does the type checking; the checks that need
+more than one field (the classes differ, a retrain remedy starts from a declared one)
+live in validators here, the checks that need the data (counts above what the source
+holds) live in the stage that has the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from imbalance.cli import UserError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors (a misspelt key would otherwise be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Data(_Strict):
+    source: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^([0-9a-fA-F]{64})?$")
+    max_extract_bytes: int = Field(gt=0)
+
+
+class Classes(_Strict):
+    negative: str = Field(min_length=1)
+    positive: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _differ(self) -> Classes:
+        if self.negative == self.positive:
+            raise ValueError(
+                f"classes.negative and classes.positive are both {self.negative!r}; "
+                "name two different classes"
+            )
+        return self
+
+
+class Split(_Strict):
+    n_majority: int = Field(gt=0)
+    n_minority: int = Field(gt=0)
+    val_fraction: float = Field(gt=0.0, lt=1.0)
+    validation: Literal["holdout", "test"]
+
+
+class Model(_Strict):
+    filters: list[int] = Field(min_length=3, max_length=3)
+    kernel_size: int = Field(gt=0)
+    dense_units: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Model:
+        if min(self.filters) <= 0:
+            raise ValueError("model.filters must be three positive integers")
+        return self
+
+
+class EarlyStopping(_Strict):
+    monitor: Literal["val_auc", "val_pr_auc", "val_loss"]
+    patience: int = Field(ge=0)
+
+
+class Train(_Strict):
+    max_epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0.0)
+    optimizer: Literal["adam", "sgd", "rmsprop"]
+    early_stopping: EarlyStopping
+    predict_batch_size: int = Field(gt=0)
+    threads: int = Field(ge=0)
+
+
+class Evaluate(_Strict):
+    threshold: float = Field(gt=0.0, lt=1.0)
+    threshold_objective: Literal["balanced_accuracy", "f1"]
+
+
+class Compare(_Strict):
+    confidence: float = Field(gt=0.0, lt=1.0)
+    bootstrap: int = Field(gt=0)
+    reference: str
+
+
+class Weights(_Strict):
+    kind: Literal["none", "balanced", "effective_number"] = "none"
+    beta: float = Field(default=0.999, gt=0.0, lt=1.0)
+    from_epoch: int = Field(default=0, ge=0)
+
+
+class Loss(_Strict):
+    kind: Literal["crossentropy", "focal", "logit_adjusted"] = "crossentropy"
+    gamma: float = Field(default=2.0, ge=0.0)
+    alpha: float = Field(default=0.25, gt=0.0, lt=1.0)
+    tau: float = Field(default=1.0, ge=0.0)
+
+
+class Augment(_Strict):
+    flip: bool = False
+    translate: float = Field(default=0.0, ge=0.0, lt=0.5)
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or self.translate > 0
+
+
+class Remedy(_Strict):
+    """One remedy: a composition of components, each with a do-nothing default."""
+
+    train_set: Literal["imbalanced", "balanced"] = "imbalanced"
+    sampler: Literal["natural", "oversample", "undersample"] = "natural"
+    weights: Weights = Weights()
+    loss: Loss = Loss()
+    augment: Augment = Augment()
+    output_bias_init: bool = False
+
+
+class Retrain(Remedy):
+    """A remedy that starts from another remedy's model and retrains some layers."""
+
+    start: str
+    trainable: list[str] = ["last"]
+    posthoc_tau: float = Field(default=0.0, ge=0.0)
+
+
+class Params(_Strict):
+    seeds: list[int] = Field(min_length=1)
+    data: Data
+    classes: Classes
+    split: Split
+    model: Model
+    train: Train
+    evaluate: Evaluate
+    compare: Compare
+    remedies: dict[str, Remedy] = Field(min_length=1)
+    retrain: dict[str, Retrain] = {}
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError("seeds must be distinct non-negative integers")
+        both = set(self.remedies) & set(self.retrain)
+        if both:
+            raise ValueError(f"remedy names declared twice (remedies and retrain): {sorted(both)}")
+        for name, spec in self.retrain.items():
+            if spec.start not in self.remedies:
+                raise ValueError(
+                    f"retrain.{name}.start is {spec.start!r}, which is not declared under "
+                    f"remedies; choose one of {sorted(self.remedies)}"
+                )
+        if self.compare.reference not in self.all_remedies:
+            raise ValueError(
+                f"compare.reference is {self.compare.reference!r}; choose one of "
+                f"{sorted(self.all_remedies)}"
+            )
+        return self
+
+    @property
+    def all_remedies(self) -> dict[str, Remedy]:
+        """Every declared remedy, scratch ones first, in declaration order."""
+        return {**self.remedies, **self.retrain}
+
+    def remedy(self, name: str) -> Remedy:
+        try:
+            return self.all_remedies[name]
+        except KeyError:
+            raise UserError(
+                f"unknown remedy {name!r}: declare it under `remedies` or `retrain` in "
+                f"params.yaml (declared: {', '.join(self.all_remedies)})"
+            ) from None
+
+
+def _format(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "params"
+    msg = first["msg"]
+    if first["type"] == "value_error":  # our own cross-field checks name the params
+        return f"params.yaml: {msg.removeprefix('Value error, ')}"
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt?); remove it or fix its name"
+    elif first["type"] != "missing":
+        msg = f"{msg} (got {first['input']!r})"
+    return f"params.yaml: {where}: {msg}"
+
+
+def parse(raw: Any) -> Params:
+    """Validate an already-loaded params mapping (tests use this directly)."""
+    if not isinstance(raw, dict):
+        raise UserError("params.yaml: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_format(err)) from None
+
+
+def load(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; one clear line on any problem."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run from the project root") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return parse(raw)
