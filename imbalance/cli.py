@@ -18,8 +18,11 @@ class UserError(Exception):
 
 def run(main: Callable[[], None]) -> None:
     """Run a stage body, turning a UserError into one line and exit status 2."""
+    from imbalance import profile
+
     try:
         main()
+        profile.mark("exit")
     except UserError as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)

@@ -18,6 +18,10 @@ from typing import Any
 
 import numpy as np
 
+# mkstemp/mkdtemp create owner-only entries; outputs get the usual umask-based modes.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
@@ -28,11 +32,14 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -54,12 +61,13 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """Uncompressed npz: loading is a memcpy, and the bytes depend only on the arrays."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
-def write_with(path: str | os.PathLike[str], writer: Callable[[Path], None], suffix: str = "") -> None:
+def write_with(
+    path: str | os.PathLike[str], writer: Callable[[Path], None], suffix: str = ""
+) -> None:
     """Atomic write through a library's own ``save(path)`` (Keras models, figures)."""
     with atomic_path(path, suffix=suffix) as tmp:
         writer(tmp)
@@ -73,6 +81,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -96,9 +105,13 @@ def load_npz(path: str | os.PathLike[str], keys: tuple[str, ...]) -> dict[str, n
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in keys if k not in data.files]
             if missing:
-                raise UserError(f"{path}: lacks arrays {missing}; rebuild it with `dvc repro --force`")
+                raise UserError(
+                    f"{path}: lacks arrays {missing}; rebuild it with `dvc repro --force`"
+                )
             return {k: data[k] for k in keys}
     except UserError:
         raise
     except Exception as err:  # zipfile/numpy raise many types for a damaged file
-        raise UserError(f"{path}: unreadable ({type(err).__name__}); rebuild it with `dvc repro --force`") from None
+        raise UserError(
+            f"{path}: unreadable ({type(err).__name__}); rebuild it with `dvc repro --force`"
+        ) from None

@@ -84,12 +84,16 @@ class Train(_Strict):
 class Evaluate(_Strict):
     threshold: float = Field(gt=0.0, lt=1.0)
     threshold_objective: Literal["balanced_accuracy", "f1"]
+    plot_points: int = Field(ge=10)
 
 
 class Compare(_Strict):
     confidence: float = Field(gt=0.0, lt=1.0)
     bootstrap: int = Field(gt=0)
     reference: str
+    near_zero_recall: float = Field(gt=0.0, lt=1.0)
+    equivalence_margin: float = Field(gt=0.0, lt=1.0)
+    material_drop: float = Field(gt=0.0, lt=1.0)
 
 
 class Weights(_Strict):

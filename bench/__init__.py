@@ -1,0 +1,1 @@
+"""Benchmark package: `python -m bench`; see bench/__main__.py."""

@@ -1,0 +1,317 @@
+"""Benchmark: where the time of a study goes, on the offline CIFAR-10 copy.
+
+``python -m bench`` (or ``./dev.sh bench``) builds a scratch copy of this project under
+``bench/runs/project`` (git-ignored), pointed at ``../shared/data/cifar10-jpeg.tar.gz``
+with one seed and the study's seven remedies, and measures, each figure the median of
+``--runs`` repetitions:
+
+- the limit: ``fit`` throughput of the 15,458-parameter model on in-memory tensors;
+- fetch + split wall time from the archive;
+- ``dvc repro --force`` of the whole study, and per stage its wall time, the time before
+  its first training step, its in-stage training throughput (as a ratio of the limit)
+  and its peak resident memory (from ``IMBALANCE_PROFILE``, see imbalance/profile.py);
+- the plain-Keras reference: one Python process, no DVC, that trains the same seven
+  remedies on the same arrays for the same epochs (the library's loop called in-process;
+  deterministic, so the epochs match the pipeline's — checked);
+- a no-op ``dvc repro``.
+
+It prints a table and writes ``bench/results.json``. It is not a test: it asserts
+nothing, it reports figures and the targets they are read against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+SOURCE_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
+STUDY = ["balanced", "baseline", "class_weight", "oversample", "undersample"]
+STUDY_RETRAIN = ["two_phase_oversample", "two_phase_undersample"]
+TARGETS = {
+    "in_stage_throughput_ratio": ">= 0.80 of the limit, every remedy",
+    "repro_vs_reference": "<= 1.15",
+    "noop_repro_s": "<= 3 s",
+    "peak_rss_mib": "<= 2048 MiB, every stage",
+    "fetch_split_s": "<= 30 s",
+}
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Run a command, fail loudly, return its wall time."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(
+            f"error: `{' '.join(cmd)}` failed in {cwd}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
+    return time.perf_counter() - start
+
+
+def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
+    """A scratch git + DVC project: this code, one seed, the study's seven remedies."""
+    project = work / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if rel.startswith(("bench/", "tests/")) or not src.is_file():
+            continue
+        dst = project / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["seeds"] = [0]
+    params["data"]["source"] = str(source)
+    params["data"]["sha256"] = SOURCE_SHA256
+    params["remedies"] = {k: params["remedies"][k] for k in STUDY}
+    params["retrain"] = {k: params["retrain"][k] for k in STUDY_RETRAIN}
+    params["compare"]["reference"] = "baseline"
+    if max_epochs:
+        params["train"]["max_epochs"] = max_epochs
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        [
+            "git",
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-qm",
+            "bench",
+        ],
+    ):
+        sh(cmd, project)
+    return project
+
+
+def read_profile(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def per_stage(events: list[dict]) -> dict[str, dict[str, float]]:
+    """Fold the profile events of one repro into one row per stage."""
+    rows: dict[str, dict[str, float]] = defaultdict(dict)
+    for e in events:
+        key = f"{e['module'].removeprefix('stages.')} {e['stage']}".strip()
+        row = rows[key]
+        row["peak_rss_mib"] = max(row.get("peak_rss_mib", 0.0), e["peak_rss_mib"])
+        if e["event"] == "exit":
+            row["wall_s"] = e["t"]
+        elif e["event"] == "first_step":
+            row["first_step_s"] = e["t"]
+        elif e["event"] == "train_throughput":
+            row["images_per_s"] = e["images_per_s"]
+            row["epochs"] = e.get("epochs", 0)
+    return rows
+
+
+def median_rows(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for key in runs[0]:
+        fields = {f for r in runs for f in r.get(key, {})}
+        out[key] = {
+            f: round(statistics.median(r[key][f] for r in runs if f in r.get(key, {})), 3)
+            for f in sorted(fields)
+        }
+    return out
+
+
+def limit_throughput(project: Path, batch_size: int, epochs: int, runs: int) -> float:
+    """Images/s of plain `fit` on in-memory tensors: nothing in the pipeline beats it."""
+    code = f"""
+import json, time, numpy as np, keras, tensorflow as tf
+from imbalance import params, model
+p = params.load()
+keras.utils.set_random_seed(0)
+d = np.load("data/cifar2/seed0/train_balanced.npz")
+x = d["x"].astype("float32") / 255.0
+y = keras.utils.to_categorical(d["y"], 2)
+m = model.build_model(p.model, 0)
+m.compile(optimizer=keras.optimizers.Adam(p.train.learning_rate), loss="categorical_crossentropy")
+times = []
+class T(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
+    def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+m.fit(x, y, batch_size={batch_size}, epochs={epochs}, verbose=0, shuffle=True, callbacks=[T()])
+print(json.dumps([len(x) / t for t in times[1:]]))
+"""
+    rates = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            sys.exit(f"error: limit measurement failed:\n{out.stderr[-2000:]}")
+        rates.append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])))
+    return statistics.median(rates)
+
+
+def reference(project: Path, runs: int) -> tuple[float, dict[str, int]]:
+    """One process, no DVC: the library's loop over the seven remedies, in order."""
+    code = """
+import json, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+from imbalance import params, train
+p = params.load()
+out = Path(tempfile.mkdtemp(prefix="bench-ref-"))
+layout = train.Layout(data_root=Path("data/cifar2"), root=out)
+start = time.perf_counter()
+for name in list(p.remedies) + list(p.retrain):
+    train.run(p, name, 0, layout)
+wall = time.perf_counter() - start
+names = list(p.remedies) + list(p.retrain)
+epochs = {n: int(np.load(layout.predictions(n, 0))["epochs_run"]) for n in names}
+print(json.dumps({"wall": wall, "epochs": epochs}))
+"""
+    walls, epochs = [], {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            sys.exit(f"error: reference run failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        walls.append(result["wall"])
+        epochs = result["epochs"]
+    return statistics.median(walls), epochs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3, help="repetitions of each cheap figure (median)")
+    ap.add_argument(
+        "--repro-runs", type=int, default=3, help="repetitions of the full dvc repro --force"
+    )
+    ap.add_argument("--source", type=Path, default=SOURCE)
+    ap.add_argument("--max-epochs", type=int, default=None, help="override train.max_epochs")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "runs")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    args = ap.parse_args()
+    if not args.source.is_file():
+        sys.exit(f"error: {args.source}: the offline CIFAR-10 copy is missing; pass --source PATH")
+
+    project = prepare(args.work, args.source.resolve(), args.max_epochs)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    dvc = [sys.executable, "-m", "dvc"]
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    print(f"scratch project: {project}", file=sys.stderr)
+
+    fetch_split = []
+    for i in range(args.runs):
+        fetch_split.append(sh([*dvc, "repro", "--force", "split"], project, env))
+        print(f"fetch+split run {i + 1}: {fetch_split[-1]:.1f} s", file=sys.stderr)
+
+    limit = limit_throughput(project, p["train"]["batch_size"], 4, args.runs)
+    print(f"limit: {limit:.0f} images/s", file=sys.stderr)
+
+    repro_walls, stage_runs = [], []
+    for i in range(args.repro_runs):
+        prof = Path(tempfile.mkstemp(prefix="bench-profile-", suffix=".jsonl")[1])
+        repro_walls.append(
+            sh([*dvc, "repro", "--force"], project, dict(env, IMBALANCE_PROFILE=str(prof)))
+        )
+        stage_runs.append(per_stage(read_profile(prof)))
+        prof.unlink()
+        print(f"dvc repro --force run {i + 1}: {repro_walls[-1]:.1f} s", file=sys.stderr)
+    stages = median_rows(stage_runs)
+
+    ref_wall, ref_epochs = reference(project, args.runs)
+    print(f"reference: {ref_wall:.1f} s", file=sys.stderr)
+    noop = [sh([*dvc, "repro"], project, env) for _ in range(args.runs)]
+
+    for row in stages.values():
+        if "images_per_s" in row:
+            row["throughput_ratio"] = round(row["images_per_s"] / limit, 3)
+    pipeline_epochs = {k.split()[1]: int(v["epochs"]) for k, v in stages.items() if "epochs" in v}
+    results = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "source": str(args.source),
+        "runs": args.runs,
+        "repro_runs": args.repro_runs,
+        "limit_images_per_s": round(limit, 1),
+        "fetch_split_s": round(statistics.median(fetch_split), 2),
+        "repro_force_s": round(statistics.median(repro_walls), 2),
+        "reference_s": round(ref_wall, 2),
+        "repro_vs_reference": round(statistics.median(repro_walls) / ref_wall, 3),
+        "reference_epochs": ref_epochs,
+        "pipeline_epochs": pipeline_epochs,
+        "epochs_match": ref_epochs == pipeline_epochs,
+        "noop_repro_s": round(statistics.median(noop), 2),
+        "max_peak_rss_mib": max(r.get("peak_rss_mib", 0) for r in stages.values()),
+        "stages": stages,
+        "targets": TARGETS,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print_table(results)
+
+
+def print_table(r: dict) -> None:
+    print(
+        f"machine: {r['machine']['cpu_count']} cores, {r['machine']['processor']}, "
+        f"Python {r['machine']['python']}"
+    )
+    print(f"figures are medians of {r['runs']} runs ({r['repro_runs']} for the full repro)\n")
+    lines = [
+        ("limit: fit on in-memory tensors", f"{r['limit_images_per_s']:.0f} images/s", ""),
+        (
+            "fetch + split from the JPEG archive",
+            f"{r['fetch_split_s']:.1f} s",
+            TARGETS["fetch_split_s"],
+        ),
+        ("dvc repro --force (7 remedies, 1 seed)", f"{r['repro_force_s']:.1f} s", ""),
+        ("plain-Keras reference (1 process)", f"{r['reference_s']:.1f} s", ""),
+        ("repro / reference", f"{r['repro_vs_reference']:.2f}", TARGETS["repro_vs_reference"]),
+        ("same epochs as the pipeline", str(r["epochs_match"]), ""),
+        ("no-op dvc repro", f"{r['noop_repro_s']:.2f} s", TARGETS["noop_repro_s"]),
+        ("max peak RSS of a stage", f"{r['max_peak_rss_mib']:.0f} MiB", TARGETS["peak_rss_mib"]),
+    ]
+    w = max(len(a) for a, _, _ in lines)
+    for a, b, c in lines:
+        print(f"{a:<{w}}  {b:>16}  {c}")
+    print()
+    cols = ("wall s", "1st step s", "images/s", "of limit", "epochs", "peak MiB")
+    head = f"{'stage':<34} " + " ".join(f"{c:>10}" for c in cols)
+    print(head)
+    print("-" * len(head))
+    for name, row in r["stages"].items():
+        fields = [("wall_s", ".1f"), ("first_step_s", ".1f"), ("images_per_s", ".0f")]
+        fields += [("throughput_ratio", ".2f"), ("epochs", ".0f"), ("peak_rss_mib", ".0f")]
+        cells = " ".join(f"{row[f]:>10{fmt}}" if f in row else f"{'-':>10}" for f, fmt in fields)
+        print(f"{name:<34} {cells}")
+
+
+if __name__ == "__main__":
+    main()

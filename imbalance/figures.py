@@ -1,0 +1,305 @@
+"""The comparison's PNG figures (matplotlib, Agg; no TensorFlow).
+
+Every figure is meant to be read without this file: a title that says what and over
+which seeds, axis labels that name the classes, legends outside the data, and one
+colour per remedy that stays the same across figures (the declaration order of
+params.yaml picks it). Up to 20 remedies get distinct colours (tab20); line styles
+separate the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from imbalance.params import Params
+
+DPI = 120
+STYLES = ("-", "--", ":", "-.")
+
+
+def _color(i: int) -> Any:
+    cmap = plt.get_cmap("tab20")
+    # tab20 pairs a dark and a light shade; dark ones first keeps the first 10 crisp
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return cmap(order[i % 20])
+
+
+def _style(i: int) -> str:
+    return STYLES[(i // 10) % len(STYLES)]
+
+
+def _save(fig: Figure, path: Path) -> None:
+    # metadata without the matplotlib version/date keeps the bytes a function of the data
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _over(seeds: list[int]) -> str:
+    """ "mean over 5 seeds (0, 1, 2, 3, 4)", or "seed 3" when there is nothing to average."""
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over {_seeds_text(seeds)}"
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    return (
+        f"seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"{len(seeds)} seeds ({', '.join(map(str, seeds))})"
+    )
+
+
+def mean_roc(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
+    """Vertical average of ROC curves (Fawcett 2006): the mean TPR at each FPR of ``grid``.
+
+    At an FPR where a curve jumps vertically, its highest TPR counts (the ROC step is
+    taken), so an average of identical curves is that curve.
+    """
+    tprs = []
+    for fpr, tpr in curves:
+        fpr, tpr = np.asarray(fpr, float), np.asarray(tpr, float)
+        # keep the last (highest-TPR) point of every FPR value: np.interp needs unique x
+        last = np.r_[fpr[1:] != fpr[:-1], True]
+        tprs.append(np.interp(grid, fpr[last], tpr[last]))
+    return np.mean(tprs, axis=0)
+
+
+def roc_test(
+    params: Params,
+    roc: dict[int, list[dict[str, Any]]],
+    stats: dict[str, Any],
+    path: Path,
+) -> None:
+    """All remedies' test ROC curves, vertically averaged over seeds, on one chart."""
+    neg, pos = params.classes.negative, params.classes.positive
+    grid = np.linspace(0.0, 1.0, 201)
+    fig, ax = plt.subplots(figsize=(10.5, 6.6))
+    ax.plot([0, 1], [0, 1], color="0.75", lw=1, ls=":", label="chance (AUC 0.5)")
+    per = stats["remedies"]
+    order = sorted(
+        params.all_remedies,
+        key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0.0),
+    )
+    index = {r: i for i, r in enumerate(params.all_remedies)}
+    for remedy in order:
+        curves = []
+        for rows in roc.values():
+            pts = [r for r in rows if r["remedy"] == remedy and r["split"] == "test"]
+            if pts:
+                curves.append(
+                    (np.array([p["fpr"] for p in pts]), np.array([p["tpr"] for p in pts]))
+                )
+        if not curves:
+            continue
+        auc = per[remedy]["test.roc_auc"]
+        label = f"{remedy}  AUC {auc['mean']:.3f}"
+        if auc["ci_low"] is not None:
+            label += f" \u00b1 {(auc['ci_high'] - auc['ci_low']) / 2:.3f}"
+        i = index[remedy]
+        ax.plot(grid, mean_roc(curves, grid), color=_color(i), ls=_style(i), lw=1.8, label=label)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.005),
+        xlabel=f"false positive rate ({neg} images called {pos})",
+        ylabel=f"true positive rate (recall of {pos})",
+        aspect="equal",
+    )
+    ax.grid(alpha=0.3)
+    ax.set_title(
+        f"Test ROC of every remedy, {_over(params.seeds)}"
+        f"{' (vertical average)' if len(params.seeds) > 1 else ''}\n"
+        f"positive class: {pos}; legend: mean test ROC AUC \u00b1 {params.compare.confidence:.0%} "
+        "CI half-width, best first",
+        fontsize=11,
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
+    _save(fig, path)
+
+
+BAR_METRICS = (
+    ("test.roc_auc", "ROC AUC"),
+    ("test.precision", "precision"),
+    ("test.recall", "recall"),
+    ("tuned.recall", "recall @ tuned t"),
+)
+
+
+def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
+    """Grouped horizontal bars: ROC AUC, precision, recall per remedy, CI error bars."""
+    per = stats["remedies"]
+    remedies = list(params.all_remedies)
+    k = len(BAR_METRICS)
+    height = 0.8 / k
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(remedies) * k / 3 + 1.8))
+    y = np.arange(len(remedies))
+    colors = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
+    for j, (key, label) in enumerate(BAR_METRICS):
+        means = np.array([per[r][key]["mean"] or 0.0 for r in remedies])
+        lows = np.array(
+            [
+                per[r][key]["ci_low"] if per[r][key]["ci_low"] is not None else np.nan
+                for r in remedies
+            ]
+        )
+        highs = np.array(
+            [
+                per[r][key]["ci_high"] if per[r][key]["ci_high"] is not None else np.nan
+                for r in remedies
+            ]
+        )
+        # rates live in [0, 1]; a t-interval does not know that, the chart should
+        lows, highs = np.clip(lows, 0.0, 1.0), np.clip(highs, 0.0, 1.0)
+        err = np.vstack([np.clip(means - lows, 0, None), np.clip(highs - means, 0, None)])
+        err = np.nan_to_num(err)
+        pos = y - 0.4 + height * (j + 0.5)
+        ax.barh(pos, means, height=height * 0.92, color=colors[j], label=label)
+        has = ~np.isnan(lows)  # n=1: no interval, so no (zero-length) error bar either
+        if has.any():
+            ax.errorbar(
+                means[has], pos[has], xerr=err[:, has], fmt="none", ecolor="0.15", elinewidth=1,
+                capsize=2,
+            )  # fmt: skip
+    ax.set_yticks(y, remedies)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)  # room for the caps of a bar at 1
+    ax.set_xlabel(
+        f"test metric (positive class: {params.classes.positive}; threshold "
+        f"{params.evaluate.threshold} unless tuned)"
+    )
+    ax.grid(axis="x", alpha=0.3)
+    ci = (
+        f"error bars: {params.compare.confidence:.0%} t-interval"
+        if len(params.seeds) > 1
+        else "n=1: no error bars"
+    )
+    ax.set_title(f"Test metrics per remedy, {_over(params.seeds)}; {ci}", fontsize=11, pad=26)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=k, frameon=False, fontsize=9)
+    _save(fig, path)
+
+
+def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
+    """A grid of test confusion matrices: mean counts over seeds at the fixed threshold."""
+    neg, pos = params.classes.negative, params.classes.positive
+    per = stats["remedies"]
+    remedies = list(params.all_remedies)
+    cols = min(4, len(remedies))
+    rows = math.ceil(len(remedies) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows + 0.6), squeeze=False)
+    vmax = max(
+        (per[r][f"test.{c}"]["mean"] or 0.0) for r in remedies for c in ("tp", "fp", "tn", "fn")
+    )
+    image = None
+    for ax, remedy in zip(axes.flat, remedies, strict=False):
+        cell = {c: per[remedy][f"test.{c}"] for c in ("tn", "fp", "fn", "tp")}
+        matrix = np.array(
+            [[cell["tn"]["mean"], cell["fp"]["mean"]], [cell["fn"]["mean"], cell["tp"]["mean"]]],
+            float,
+        )
+        image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax or 1)
+        for (i, j), name in np.ndenumerate(np.array([["tn", "fp"], ["fn", "tp"]])):
+            d = cell[name]
+            text = f"{d['mean']:.0f}" if d["mean"] is not None else "n/a"
+            if d["std"] is not None:
+                text += f"\n\u00b1{d['std']:.0f} sd"
+            color = "white" if (d["mean"] or 0) > 0.55 * (vmax or 1) else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=10)
+        ax.set_xticks([0, 1], [neg, pos])
+        ax.set_yticks([0, 1], [neg, pos], rotation=90, va="center")
+        ax.set_title(remedy, fontsize=10, fontweight="bold")
+        ax.set_xlabel("predicted", fontsize=9)
+        ax.set_ylabel("actual", fontsize=9)
+    for ax in list(axes.flat)[len(remedies) :]:
+        ax.axis("off")
+    fig.suptitle(
+        f"Test confusion matrices at threshold {params.evaluate.threshold}: "
+        + (
+            f"counts, seed {params.seeds[0]}"
+            if len(params.seeds) == 1
+            else f"mean counts \u00b1 sd over {_seeds_text(params.seeds)}"
+        )
+        + f" (positive class: {pos})",
+        fontsize=12,
+    )
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    if image is not None:
+        cax = fig.add_axes((0.945, 0.15, 0.015, 0.7))
+        fig.colorbar(image, cax=cax, label="test images")
+    _save(fig, path)
+
+
+def training_curves(
+    params: Params,
+    curves: dict[str, dict[str, Any]],
+    best_epochs: dict[str, int],
+    path: Path,
+) -> None:
+    """Small multiples, one panel per remedy: validation AUC (left) and losses (right)."""
+    remedies = list(params.all_remedies)
+    cols = min(4, len(remedies))
+    rows = math.ceil(len(remedies) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows + 1.0), squeeze=False)
+    seed = params.seeds[0]
+    auc_min = min(
+        (float(np.min(per["val_auc"][1])) for per in curves.values() if "val_auc" in per),
+        default=0.5,
+    )
+    handles = {}
+    for ax, remedy in zip(axes.flat, remedies, strict=False):
+        per = curves.get(remedy, {})
+        ax.set_title(remedy, fontsize=10, fontweight="bold")
+        if not per:
+            ax.text(
+                0.5,
+                0.5,
+                "no training curves\n(post-hoc remedy:\nnothing trained)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="0.4",
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        twin = ax.twinx()
+        if "val_auc" in per:
+            e, v = per["val_auc"]
+            (handles["validation ROC AUC (left)"],) = ax.plot(e, v, color="#4c78a8", lw=1.8)
+        if "loss" in per:
+            e, v = per["loss"]
+            (handles["training loss (right)"],) = twin.plot(e, v, color="#e45756", lw=1.4)
+        if "val_loss" in per:
+            e, v = per["val_loss"]
+            (handles["validation loss (right)"],) = twin.plot(
+                e, v, color="#e45756", lw=1.4, ls="--"
+            )
+        best = best_epochs.get(remedy, 0)
+        if best:
+            handles["best epoch (restored)"] = ax.axvline(best, color="0.3", lw=1, ls=":")
+        # one AUC scale for every panel (comparable); losses differ by remedy (weighted,
+        # focal, logit-adjusted) and are not comparable, so each panel scales its own
+        ax.set_ylim(min(0.4, auc_min - 0.02), 1.0)
+        twin.set_ylim(bottom=0)
+        ax.set_xlabel("epoch", fontsize=9)
+        ax.set_ylabel("val ROC AUC", fontsize=9, color="#4c78a8")
+        twin.set_ylabel("loss", fontsize=9, color="#e45756")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(remedies) :]:
+        ax.axis("off")
+    fig.suptitle(
+        f"Training curves per remedy, seed {seed} (positive class: {params.classes.positive})",
+        fontsize=12,
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    if handles:
+        fig.legend(
+            handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False
+        )
+    _save(fig, path)

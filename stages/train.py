@@ -1,0 +1,41 @@
+"""Stage ``train@<remedy>-<seed>`` / ``retrain@<remedy>-<seed>``: train one remedy for one seed.
+
+    python -m stages.train <remedy> <seed>
+
+Thin on purpose: params, arguments, then the library (:func:`imbalance.train.run`). The
+only stage that imports TensorFlow, and only after the arguments and inputs are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from imbalance import cli, params
+from imbalance.cli import UserError
+
+USAGE = "usage: python -m stages.train <remedy> <seed>"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = params.load()
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise UserError(f"expected a remedy name and a seed; {USAGE}")
+    name, seed_arg = args
+    p.remedy(name)  # unknown names fail here, with the declared ones listed
+    try:
+        seed = int(seed_arg)
+    except ValueError:
+        raise UserError(f"seed {seed_arg!r} is not an integer; {USAGE}") from None
+    if seed not in p.seeds:
+        raise UserError(f"seed {seed} is not in params.yaml `seeds` {p.seeds}; pick one of them")
+    # TensorFlow's C++ start-up chatter would drown the one-line-per-epoch progress.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from imbalance import train
+
+    train.run(p, name, seed)
+
+
+if __name__ == "__main__":
+    cli.run(main)

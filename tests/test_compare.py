@@ -1,0 +1,417 @@
+"""Comparison: statistics against scipy / hand values, the claims' verdicts, the stage's
+files end to end, and the imbalance-ratio sweep collector on `dvc exp show --json` output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats as sps
+
+from imbalance import compare, evaluate, stats, sweep
+from imbalance.cli import UserError
+from imbalance.params import Params, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+T_975_DF3 = 3.182446305284263  # Student t quantile 0.975, 3 degrees of freedom (tables)
+
+
+# ------------------------------------------------------------------------ statistics
+
+
+def test_describe_equals_hand_t_interval() -> None:
+    d = stats.describe([1.0, 2.0, 3.0, 4.0], 0.95)
+    sd = math.sqrt(((1.5**2) * 2 + (0.5**2) * 2) / 3)
+    assert d["n"] == 4 and d["mean"] == pytest.approx(2.5) and d["std"] == pytest.approx(sd)
+    half = T_975_DF3 * sd / 2
+    assert d["ci_low"] == pytest.approx(2.5 - half) and d["ci_high"] == pytest.approx(2.5 + half)
+
+
+def test_describe_one_seed_and_missing_values() -> None:
+    one = stats.describe([0.7], 0.95)
+    assert one["mean"] == 0.7 and one["ci_low"] is None and "n=1" in one["note"]
+    assert stats.describe([None, 0.5, None, 0.7], 0.95)["n"] == 2
+    assert stats.describe([], 0.95)["mean"] is None
+    flat = stats.describe([0.3, 0.3, 0.3], 0.95)
+    assert flat["ci_low"] == flat["ci_high"] == pytest.approx(0.3)
+
+
+def test_paired_equals_scipy_and_hand_values() -> None:
+    a = [0.80, 0.70, 0.90, 0.62]
+    b = [0.70, 0.65, 0.80, 0.60]
+    d = np.array(a) - np.array(b)  # 0.10, 0.05, 0.10, 0.02
+    p = stats.paired(a, b, 0.95, 2000)
+    assert p["n"] == 4
+    assert p["mean_diff"] == pytest.approx(d.mean())
+    assert p["std_diff"] == pytest.approx(d.std(ddof=1))
+    assert p["d_z"] == pytest.approx(d.mean() / d.std(ddof=1))
+    half = T_975_DF3 * d.std(ddof=1) / 2
+    assert p["ci_low"] == pytest.approx(d.mean() - half)
+    assert p["ci_high"] == pytest.approx(d.mean() + half)
+    assert p["p_ttest"] == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    assert p["p_wilcoxon"] == pytest.approx(0.125)  # all 4 differences positive: 2 / 2^4
+    assert d.min() <= p["bootstrap_low"] <= p["bootstrap_high"] <= d.max()
+    assert stats.paired(a, b, 0.95, 2000) == p  # seeded: the same numbers every time
+
+
+def test_paired_degenerate_cases_do_not_raise_or_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = stats.paired([0.5, 0.6, 0.7], [0.4, 0.5, 0.6], 0.95, 500)
+        one = stats.paired([0.5], [0.4], 0.95, 500)
+        equal = stats.paired([0.5, 0.6], [0.5, 0.6], 0.95, 500)
+    assert same["ci_low"] == same["ci_high"] == pytest.approx(0.1)
+    assert same["p_ttest"] is None and "identical" in same["note"]
+    assert one["mean_diff"] == pytest.approx(0.1) and one["ci_low"] is None
+    assert "n=1" in one["note"]
+    assert equal["d_z"] == 0.0 and equal["p_ttest"] == 1.0
+
+
+# ------------------------------------------------------------------------ the claims
+
+STUDY = {
+    "baseline": {},
+    "class_weight": {"weights": {"kind": "balanced"}},
+    "oversample": {"sampler": "oversample"},
+    "undersample": {"sampler": "undersample"},
+}
+TWO_PHASE = {
+    "two_phase_oversample": {"start": "oversample"},
+    "two_phase_undersample": {"start": "undersample"},
+}
+
+
+def make_params(
+    seeds: list[int],
+    remedies: dict[str, Any] | None = None,
+    retrain: dict[str, Any] | None = None,
+    **compare_overrides: Any,
+) -> Params:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seeds"] = seeds
+    raw["classes"] = {"negative": "cat", "positive": "dog"}
+    raw["remedies"] = STUDY if remedies is None else remedies
+    raw["retrain"] = TWO_PHASE if retrain is None else retrain
+    raw["compare"].update({"reference": "baseline", "bootstrap": 500, **compare_overrides})
+    return parse(raw)
+
+
+def run_file(recall: float, auc: float, n_pos: int = 100, n_neg: int = 100) -> dict[str, Any]:
+    """A hand-made metrics file: recall and AUC given, counts derived from them."""
+    tp = round(recall * n_pos)
+    fp = 5
+    test = {
+        "roc_auc": auc,
+        "pr_auc": auc,
+        "precision": tp / (tp + fp),
+        "recall": tp / n_pos,
+        "f1": 0.0,
+        "balanced_accuracy": (tp / n_pos + (n_neg - fp) / n_neg) / 2,
+        "mcc": 0.0,
+        "accuracy": (tp + n_neg - fp) / (n_pos + n_neg),
+        "tp": tp,
+        "fp": fp,
+        "tn": n_neg - fp,
+        "fn": n_pos - tp,
+    }
+    return {
+        "test": test,
+        "train": test,
+        "threshold": 0.5,
+        "validation_protocol": "holdout: hand-made",
+        "tuned_threshold": {"value": 0.3, "objective": "balanced_accuracy", "test": test},
+        "epochs_run": 3,
+        "best_epoch": 2,
+    }
+
+
+# recall per seed; AUC per seed
+HELD = {
+    "baseline": ([0.0, 0.01, 0.0], [0.80, 0.78, 0.82]),
+    "class_weight": ([0.80, 0.78, 0.82], [0.90, 0.91, 0.89]),
+    "oversample": ([0.70, 0.69, 0.73], [0.90, 0.90, 0.90]),
+    "undersample": ([0.81, 0.78, 0.82], [0.89, 0.90, 0.89]),
+    "two_phase_oversample": ([0.20, 0.25, 0.22], [0.90, 0.89, 0.90]),
+    "two_phase_undersample": ([0.10, 0.12, 0.09], [0.88, 0.89, 0.89]),
+}
+
+
+def make_runs(table: dict[str, tuple[list[float], list[float]]], seeds: list[int]) -> compare.Runs:
+    return {
+        remedy: {s: run_file(r, a) for s, r, a in zip(seeds, recalls, aucs, strict=False)}
+        for remedy, (recalls, aucs) in table.items()
+    }
+
+
+def verdicts(params: Params, runs: compare.Runs) -> dict[str, str]:
+    st = compare.statistics(params, runs)
+    return {c["id"]: c["verdict"] for c in compare.check_claims(params, st, runs)}
+
+
+def test_claims_held_on_clear_numbers() -> None:
+    params = make_params([0, 1, 2])
+    assert verdicts(params, make_runs(HELD, [0, 1, 2])) == {
+        "a": "held",
+        "b": "held",
+        "c": "held",
+        "d": "held",
+    }
+
+
+def test_claims_that_did_not_hold_or_are_inconclusive() -> None:
+    table = {
+        **HELD,
+        "baseline": ([0.5, 0.52, 0.48], [0.85, 0.86, 0.84]),  # learns the minority
+        "class_weight": ([0.60, 0.62, 0.61], [0.9, 0.9, 0.9]),  # more FN than oversample
+        "undersample": ([0.70, 0.95, 0.40], [0.9, 0.9, 0.9]),  # spread: straddles margin
+        "two_phase_oversample": ([0.69, 0.70, 0.72], [0.9, 0.9, 0.9]),  # no loss
+        "two_phase_undersample": ([0.80, 0.60, 0.95], [0.9, 0.9, 0.9]),  # noisy
+    }
+    got = verdicts(make_params([0, 1, 2]), make_runs(table, [0, 1, 2]))
+    assert got["a"] == "did not hold"
+    assert got["b"] == "did not hold"
+    assert got["c"] == "inconclusive"
+    assert got["d"] == "inconclusive"  # one pair did not hold, the other inconclusive
+
+
+def test_claims_of_undeclared_remedies_are_not_run_and_names_do_not_matter() -> None:
+    remedies = {"none": {}, "cw": {"weights": {"kind": "balanced"}}}  # renamed, no samplers
+    params = make_params([0, 1, 2], remedies=remedies, retrain={}, reference="none")
+    table = {"none": HELD["baseline"], "cw": HELD["class_weight"]}
+    got = verdicts(params, make_runs(table, [0, 1, 2]))
+    assert got == {"a": "held", "b": "not run", "c": "not run", "d": "not run"}
+
+
+def test_one_seed_gives_inconclusive_verdicts_saying_n1() -> None:
+    params = make_params([7])
+    runs = make_runs({k: ([v[0][0]], [v[1][0]]) for k, v in HELD.items()}, [7])
+    st = compare.statistics(params, runs)
+    claims = compare.check_claims(params, st, runs)
+    assert {c["verdict"] for c in claims} == {"inconclusive"}
+    assert any("n=1" in e for c in claims for e in c["evidence"])
+
+
+# ------------------------------------------------------------ the stage, end to end
+
+
+def _write_seed(root: Path, params: Params, seed: int) -> None:
+    """Fake labels, predictions and dvclive curves of one seed; then evaluate them."""
+    rng = np.random.default_rng(seed)
+    data = root / "data" / "cifar2" / f"seed{seed}"
+    data.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for name, (n0, n1) in {
+        "train_balanced": (50, 50),
+        "val_balanced": (20, 20),
+        "train_imbalanced": (50, 8),
+        "val_imbalanced": (20, 4),
+        "test": (50, 50),
+    }.items():
+        labels[name] = np.r_[np.zeros(n0, np.uint8), np.ones(n1, np.uint8)]
+        np.savez(data / f"{name}.npz", y=labels[name])
+    skill = {"baseline": (1.0, -2.5), "class_weight": (1.6, 0.0), "oversample": (1.4, -0.2)}
+    pred = root / "predictions" / f"seed{seed}"
+    pred.mkdir(parents=True, exist_ok=True)
+    for remedy, spec in params.all_remedies.items():
+        sep, shift = skill.get(remedy, (1.2, -1.5))
+        out = {}
+        for split, name in (
+            ("train", f"train_{spec.train_set}"),
+            ("val", f"val_{spec.train_set}"),
+            ("test", "test"),
+        ):
+            y = labels[name].astype(float)
+            logit = rng.normal(0, 1, y.size) + sep * (2 * y - 1) + shift
+            out[split] = (1 / (1 + np.exp(-logit))).astype(np.float32)
+        np.savez(pred / f"{remedy}.npz", **out, epochs_run=np.int64(4), best_epoch=np.int64(2))
+        curves = root / "training" / remedy / f"seed{seed}" / "plots" / "metrics"
+        curves.mkdir(parents=True, exist_ok=True)
+        for metric, values in (
+            ("val_auc", [0.6, 0.7, 0.75, 0.74]),
+            ("loss", [0.7, 0.5, 0.4, 0.35]),
+        ):
+            rows = "".join(f"{1700000000 + i}\t{i}\t{v}\n" for i, v in enumerate(values))
+            (curves / f"{metric}.tsv").write_text(f"timestamp\tstep\t{metric}\n{rows}")
+    evaluate.evaluate_seed(params, seed, root)
+
+
+def test_compare_stage_end_to_end(tmp_path: Path) -> None:
+    remedies = {
+        "baseline": {},
+        "class_weight": {"weights": {"kind": "balanced"}},
+        "oversample": {"sampler": "oversample"},
+    }
+    retrain = {"two_phase_oversample": {"start": "oversample"}}
+    params = make_params([0, 1], remedies=remedies, retrain=retrain)
+    for seed in params.seeds:
+        _write_seed(tmp_path, params, seed)
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    manifest = {"source": "/x/imgs.tar.gz", "sha256": "ab" * 32, "kind": "image-folder"}
+    (tmp_path / "data" / "raw" / "manifest.json").write_text(json.dumps(manifest))
+
+    compare.run_compare(params, tmp_path)
+
+    summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
+    assert list(summary) == [*remedies, *retrain]
+    runs = compare.load_runs(params, tmp_path)
+    for remedy, block in summary.items():
+        assert block["n_seeds"] == 2
+        assert block["recall"] == pytest.approx(
+            np.mean([runs[remedy][s]["test"]["recall"] for s in (0, 1)]), abs=1e-6
+        )
+        assert set(block["tuned"]) >= {"recall", "precision", "balanced_accuracy", "threshold"}
+        assert all(not isinstance(v, dict) for v in block["tuned"].values())  # 2 levels max
+    md = (tmp_path / "metrics" / "comparison.md").read_text()
+    assert "NOT the official archive" in md
+    assert "Seeds**: 0, 1 (n = 2)" in md
+    assert "holdout: early stopping" in md
+    assert "The study's claims, checked" in md
+    assert "(c) Undersampling is comparable to class weights.** — *not run*" in md
+    assert "`dog`" in md and "airplane" not in md and "automobile" not in md
+    assert md.count("**") >= 2 * 10  # best values bold
+    stats_file = json.loads((tmp_path / "metrics" / "statistics.json").read_text())
+    assert stats_file["best"] in summary
+    assert set(stats_file["paired"]["reference"]) == set(summary) - {"baseline"}
+    for name in ("roc_test", "bars", "confusion", "training_curves"):
+        png = tmp_path / "figures" / "comparison" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    training = json.loads((tmp_path / "plots" / "comparison" / "training.json").read_text())
+    assert {r["metric"] for r in training["training"]} == {"val_auc", "loss"}
+    assert min(r["epoch"] for r in training["training"]) == 1  # 1-based, like best_epoch
+
+    written = ["metrics/summary.json", "metrics/statistics.json", "metrics/comparison.md"]
+    before = {p: (tmp_path / p).read_bytes() for p in written}
+    compare.run_compare(params, tmp_path)
+    assert {p: (tmp_path / p).read_bytes() for p in written} == before  # deterministic
+
+
+def test_compare_names_a_missing_run(tmp_path: Path) -> None:
+    params = make_params([0], remedies={"baseline": {}}, retrain={})
+    with pytest.raises(UserError, match=r"seed0/baseline.json: missing"):
+        compare.load_runs(params, tmp_path)
+
+
+def test_describe_source_never_passes_a_copy_for_the_original() -> None:
+    official = {"sha256": compare.OFFICIAL_SHA256, "kind": "cifar10-python", "source": "u"}
+    jpeg = {"sha256": compare.JPEG_COPY_SHA256, "kind": "image-folder", "source": "j"}
+    other = {"sha256": "00" * 32, "kind": "cifar10-python", "source": "x"}
+    assert compare.describe_source(official).startswith("the official CIFAR-10")
+    assert "offline JPEG re-encoding" in compare.describe_source(jpeg)
+    assert "NOT the official archive" in compare.describe_source(jpeg)
+    assert "not the official archive's" in compare.describe_source(other)
+
+
+# ---------------------------------------------------------------------------- sweep
+
+
+def _exp_data(rev: str, ts: str | None, n_min: int, batch: int, auc: list[float]) -> dict:
+    """One ``data`` block in the layout `dvc exp show --json` (dvc 3.67.1) prints."""
+    params = {
+        "seeds": [0, 1],
+        "classes": {"negative": "cat", "positive": "dog"},
+        "split": {"n_majority": 500, "n_minority": n_min},
+        "remedies": {"baseline": {}},
+        "train": {"batch_size": batch},
+    }
+    metrics = {
+        f"metrics/runs/seed{s}/baseline.json": {
+            "data": {
+                "test": {"roc_auc": a, "recall": a / 2},
+                "tuned_threshold": {"value": 0.3, "test": {"recall": a / 1.5}},
+            }
+        }
+        for s, a in enumerate(auc)
+    }
+    mean = float(np.mean(auc)) if auc else None
+    metrics["metrics/summary.json"] = {"data": {"baseline": {"roc_auc": mean}}}
+    return {
+        "rev": rev,
+        "timestamp": ts,
+        "params": {"params.yaml": {"data": params}},
+        "metrics": metrics,
+        "deps": {"fake.py": {"hash": "1798", "size": 798, "nfiles": None}},
+        "outs": {},
+        "meta": {},
+    }
+
+
+def _exp(name: str, state: str, data: dict) -> dict:
+    executor = {"state": state, "name": "dvc-task", "local": {"root": None, "log": None}}
+    return {
+        "executor": executor,
+        "name": name,
+        "revs": [{"rev": data["rev"], "name": name, "data": data, "error": None}],
+    }
+
+
+def fake_exp_show() -> list[dict[str, Any]]:
+    """Captured from a tiny repo (dvc 3.67.1), reduced: workspace, commit, experiments."""
+    commit = _exp_data("c0ffee", "2026-01-01T10:00:00", 50, 64, [0.80, 0.84])
+    return [
+        {
+            "rev": "workspace",
+            "name": None,
+            "data": _exp_data("workspace", None, 50, 64, [0.1, 0.1]),
+            "error": None,
+            "experiments": None,
+        },
+        {
+            "rev": "c0ffee",
+            "name": "main",
+            "data": commit,
+            "error": None,
+            "experiments": [
+                _exp("bs128", "success", _exp_data("e1", "2026-01-01T11:00", 50, 128, [0.5, 0.5])),
+                _exp("r5", "success", _exp_data("e2", "2026-01-01T12:00", 5, 64, [0.60, 0.66])),
+                _exp("r500", "success", _exp_data("e3", "2026-01-01T13:00", 500, 64, [0.9, 0.96])),
+                _exp("r5-new", "success", _exp_data("e4", "2026-01-01T14:00", 5, 64, [0.62, 0.64])),
+                _exp("queued", "queued", _exp_data("e5", "2026-01-01T15:00", 25, 64, [])),
+                _exp("broken", "failed", _exp_data("e6", "2026-01-01T16:00", 10, 64, [])),
+            ],
+        },
+    ]
+
+
+def test_sweep_collects_only_finished_experiments_that_differ_in_the_ratio() -> None:
+    result = sweep.collect(fake_exp_show())
+    assert [(e["name"], e["ratio"]) for e in result["experiments"]] == [
+        ("r500", 1.0),
+        ("main", 10.0),
+        ("r5-new", 100.0),
+    ]
+    reasons = {s["name"]: s["reason"] for s in result["skipped"]}
+    assert reasons["bs128"] == "other params differ: train.batch_size"
+    assert reasons["r5"] == "superseded at ratio 100"
+    assert reasons["queued"].startswith("not finished")
+    assert reasons["broken"].startswith("not finished")
+    assert "workspace" not in reasons  # never a candidate
+    auc = result["points"]["baseline"]["test.roc_auc"]
+    assert [p["ratio"] for p in auc] == [1.0, 10.0, 100.0]
+    assert auc[1]["mean"] == pytest.approx(0.82)
+    assert auc[1]["ci_low"] == pytest.approx(
+        0.82 - sps.t.ppf(0.975, 1) * np.std([0.80, 0.84], ddof=1) / np.sqrt(2)
+    )
+    recall_tuned = result["points"]["baseline"]["tuned.recall"]
+    assert recall_tuned[0]["mean"] == pytest.approx(np.mean([0.9, 0.96]) / 1.5)
+    assert result["classes"]["positive"] == "dog"
+
+
+def test_sweep_command_writes_figure_and_json(tmp_path: Path) -> None:
+    saved = tmp_path / "exp_show.json"
+    saved.write_text(json.dumps(fake_exp_show()))
+    compare.main(["sweep", "--input", str(saved), "--out", str(tmp_path / "out")])
+    assert (tmp_path / "out" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    written = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert len(written["experiments"]) == 3
+
+
+def test_sweep_without_commit_results_is_a_clear_error() -> None:
+    with pytest.raises(UserError, match="no commit"):
+        sweep.collect([{"rev": "workspace", "data": {}, "experiments": None}])

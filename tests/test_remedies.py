@@ -1,0 +1,295 @@
+"""Each remedy component on tiny in-memory data, against formulas computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+from imbalance import params
+from imbalance.model import OUTPUT_LAYER, build_model
+from imbalance.remedies import (
+    Augment,
+    Loss,
+    OutputBias,
+    PosthocShift,
+    Remedy,
+    Sampler,
+    Weights,
+    class_prior,
+)
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+SMALL = params.Model(filters=[4, 4, 4], kernel_size=3, dense_units=4)
+
+
+def labels(n_neg: int, n_pos: int, seed: int = 0) -> np.ndarray:
+    y = np.r_[np.zeros(n_neg, np.int64), np.ones(n_pos, np.int64)]
+    return np.random.default_rng(seed).permutation(y)
+
+
+# --------------------------------------------------------------------------- sampler
+def test_oversampling_batches_are_half_positives():
+    y = labels(500, 10)
+    batches = Sampler("oversample").index_batches(y, batch_size=32, seed=0).take(300)
+    idx = np.concatenate([b.numpy() for b in batches])
+    share = y[idx].mean()
+    assert abs(share - 0.5) < 0.02, share  # 9600 draws: sd of the share is 0.005
+    assert set(idx[y[idx] == 1]) == set(np.flatnonzero(y == 1))  # every positive drawn
+
+
+def test_undersampling_uses_the_same_sampler():
+    y = labels(500, 10)
+    idx = np.concatenate(
+        [b.numpy() for b in Sampler("undersample").index_batches(y, 32, seed=1).take(300)]
+    )
+    assert abs(y[idx].mean() - 0.5) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("kind", "counts", "batch", "expected"),
+    [
+        ("oversample", (5000, 50), 64, math.ceil(2 * 5000 / 64)),  # 157
+        ("undersample", (5000, 50), 64, math.ceil(2 * 50 / 64)),  # 2
+        ("natural", (5000, 50), 64, math.ceil(5050 / 64)),  # 79
+        ("oversample", (4500, 45), 128, 71),
+        ("undersample", (4500, 45), 16, 6),
+        ("natural", (64, 0), 64, 1),
+    ],
+)
+def test_steps_per_epoch_formulas(kind: str, counts: tuple[int, int], batch: int, expected: int):
+    assert Sampler(kind).steps_per_epoch(np.array(counts), batch) == expected
+
+
+def test_natural_epoch_is_one_shuffled_pass():
+    y = labels(40, 10)
+    sampler = Sampler("natural")
+    steps = sampler.steps_per_epoch(np.bincount(y), 16)
+    batches = [b.numpy() for b in sampler.index_batches(y, 16, seed=0).take(2 * steps)]
+    first = np.concatenate(batches[:steps])
+    second = np.concatenate(batches[steps:])
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert not np.array_equal(first, second)  # reshuffled each epoch
+    assert not np.array_equal(first, np.arange(50))
+
+
+def test_sampler_order_is_seeded():
+    y = labels(100, 10)
+
+    def draw(seed: int) -> np.ndarray:
+        ds = Sampler("oversample").index_batches(y, 16, seed=seed).take(5)
+        return np.concatenate([b.numpy() for b in ds])
+
+    assert np.array_equal(draw(7), draw(7))
+    assert not np.array_equal(draw(7), draw(8))
+
+
+# --------------------------------------------------------------------------- weights
+@pytest.mark.parametrize("counts", [(5000, 50), (4500, 45), (30, 10)])
+def test_balanced_weights_equal_sklearn(counts: tuple[int, int]):
+    y = np.repeat([0, 1], counts)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    np.testing.assert_array_equal(Weights("balanced").class_weights(np.array(counts)), expected)
+
+
+def test_effective_number_weights_equal_the_formula():
+    beta, n = 0.999, np.array([5000.0, 50.0])
+    w = Weights("effective_number", beta=beta).class_weights(n)
+    raw = [(1 - beta) / (1 - beta**5000), (1 - beta) / (1 - beta**50)]
+    scale = 5050 / (raw[0] * 5000 + raw[1] * 50)  # normalised so sum_c w_c n_c = N
+    np.testing.assert_allclose(w, [raw[0] * scale, raw[1] * scale], rtol=1e-12)
+    assert (w * n).sum() == pytest.approx(n.sum())
+    # beta -> 1 tends to inverse frequency, i.e. the "balanced" weights
+    near_one = Weights("effective_number", beta=1 - 1e-9).class_weights(n)
+    np.testing.assert_allclose(near_one, Weights("balanced").class_weights(n), rtol=1e-4)
+
+
+def test_no_weights_means_plain_batches():
+    ds = tf.data.Dataset.from_tensors((tf.zeros((2, 1)), tf.one_hot([0, 1], 2)))
+    out, callbacks = Weights("none").attach(ds, np.array([1, 1]))
+    assert out is ds and callbacks == []
+
+
+class PositiveWeight(keras.metrics.Metric):
+    """Mean sample weight Keras hands to the positives of each epoch (the DRW probe)."""
+
+    def __init__(self, name: str = "w_pos", **kwargs: object) -> None:
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        pos = tf.cast(y_true[:, 1], "float32")
+        w = tf.ones_like(pos) if sample_weight is None else tf.reshape(sample_weight, [-1])
+        self.total.assign_add(tf.reduce_sum(pos * w))
+        self.count.assign_add(tf.reduce_sum(pos))
+
+    def result(self):
+        return self.total / self.count
+
+
+@pytest.mark.parametrize("sampler", ["natural", "oversample"])
+def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str):
+    y = labels(48, 8)
+    x = np.random.default_rng(0).random((len(y), 32, 32, 3), dtype=np.float32)
+    spec = params.Remedy(sampler=sampler, weights=params.Weights(kind="balanced", from_epoch=2))
+    remedy = Remedy.from_params("drw", spec)
+    data = remedy.train_data(x, y, batch_size=16, seed=0)
+    model = build_model(SMALL, seed=0)
+    model.compile(
+        optimizer="sgd",
+        loss=remedy.keras_loss(class_prior(y)),
+        weighted_metrics=[PositiveWeight()],  # Keras passes sample weights to these only
+    )
+    history = model.fit(
+        data.dataset,
+        steps_per_epoch=data.steps_per_epoch,
+        epochs=4,
+        callbacks=data.callbacks,
+        shuffle=False,
+        verbose=0,
+    )
+    w_pos = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)[1]
+    np.testing.assert_allclose(history.history["w_pos"], [1, 1, w_pos, w_pos], rtol=1e-6)
+    assert remedy.min_epochs == 2  # early stopping waits for the re-weighted phase
+
+
+def test_class_weight_from_epoch_zero_is_active_at_once():
+    y = labels(20, 4)
+    ds = tf.data.Dataset.from_tensors((tf.zeros((len(y), 1)), tf.one_hot(y, 2)))
+    out, _ = Weights("balanced").attach(ds, np.bincount(y))
+    _, _, w = next(iter(out))
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)[y]
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- losses
+PROBS = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.05, 0.95]], np.float32)
+Y = np.array([0, 1, 1, 0])
+ONE_HOT = np.eye(2, dtype=np.float32)[Y]
+
+
+def loss_values(loss: Loss) -> np.ndarray:
+    fn = loss.keras_loss(np.array([0.5, 0.5]))
+    if isinstance(fn, keras.losses.Loss):  # built-in: per-sample values via reduction=None
+        fn = type(fn)(reduction=None)
+    return np.asarray(fn(tf.constant(ONE_HOT), tf.constant(PROBS)))
+
+
+def test_crossentropy_is_minus_log_p_of_the_true_class():
+    expected = -np.log(PROBS[np.arange(4), Y])
+    np.testing.assert_allclose(loss_values(Loss("crossentropy")), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("gamma", "alpha"), [(2.0, 0.25), (0.0, 0.5), (1.0, 0.9)])
+def test_focal_loss_equals_the_formula(gamma: float, alpha: float):
+    p_t = PROBS[np.arange(4), Y]
+    alpha_t = np.where(Y == 1, alpha, 1 - alpha)  # alpha weighs the positive class
+    expected = -alpha_t * (1 - p_t) ** gamma * np.log(p_t)
+    got = loss_values(Loss("focal", gamma=gamma, alpha=alpha))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0, 2.5])
+def test_logit_adjusted_loss_equals_the_formula_on_logits(tau: float):
+    logits = np.array([[2.0, -1.0], [0.5, 1.5], [-0.3, 0.2], [3.0, 0.0]])
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    prior = np.array([0.99, 0.01])
+    adjusted = logits + tau * np.log(prior)  # Menon et al. 2021, eq. (10)
+    expected = np.log(np.exp(adjusted).sum(axis=1)) - adjusted[np.arange(4), Y]
+    fn = Loss("logit_adjusted", tau=tau).keras_loss(prior)
+    got = np.asarray(fn(tf.constant(ONE_HOT), tf.constant(probs, tf.float32)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    if tau == 0.0:  # no adjustment: plain crossentropy
+        np.testing.assert_allclose(got, -np.log(probs[np.arange(4), Y]), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- augment
+def augmented(augment: Augment, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 32, 32, 3), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 32)]
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    out = list(augment.apply(ds, seed))
+    return x, np.concatenate([a.numpy() for a, _ in out]), np.concatenate([b for _, b in out])
+
+
+def test_augmentation_changes_images_keeps_labels_and_shapes():
+    x, x_aug, y_aug = augmented(Augment(flip=True, translate=0.1), seed=0)
+    assert x_aug.shape == x.shape and x_aug.dtype == np.float32
+    np.testing.assert_array_equal(y_aug, np.eye(2)[np.argmax(y_aug, 1)])  # untouched
+    changed = [not np.array_equal(a, b) for a, b in zip(x, x_aug, strict=True)]
+    assert sum(changed) >= len(x) // 2
+    assert x_aug.min() >= 0.0 and x_aug.max() <= 1.0  # reflect fill: still pixel values
+
+
+def test_flip_only_mirrors_images():
+    x, x_aug, _ = augmented(Augment(flip=True), seed=0)
+    for a, b in zip(x, x_aug, strict=True):
+        assert np.array_equal(a, b) or np.array_equal(a[:, ::-1], b)
+    assert any(not np.array_equal(a, b) for a, b in zip(x, x_aug, strict=True))
+
+
+def test_augmentation_is_seeded_and_off_by_default():
+    _, first, _ = augmented(Augment(flip=True, translate=0.1), seed=5)
+    _, again, _ = augmented(Augment(flip=True, translate=0.1), seed=5)
+    _, other, _ = augmented(Augment(flip=True, translate=0.1), seed=6)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    x, unchanged, _ = augmented(Augment(), seed=5)
+    assert np.array_equal(x, unchanged)
+
+
+# --------------------------------------------------------------------------- model hooks
+def test_output_bias_init_sets_log_prior():
+    model = build_model(SMALL, seed=0)
+    kernel_before = model.get_layer(OUTPUT_LAYER).get_weights()[0]
+    prior = class_prior(labels(990, 10))
+    OutputBias(True).apply(model, prior)
+    kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
+    np.testing.assert_array_equal(bias, np.log(prior).astype(np.float32))
+    np.testing.assert_array_equal(kernel, kernel_before)
+    # softmax(log prior) = prior: with a zero kernel the model would predict the prior
+    np.testing.assert_allclose(np.exp(bias) / np.exp(bias).sum(), prior, rtol=1e-6)
+
+
+def test_output_bias_init_off_leaves_the_model_alone():
+    model = build_model(SMALL, seed=0)
+    before = model.get_weights()
+    OutputBias(False).apply(model, np.array([0.9, 0.1]))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_posthoc_shift_moves_only_the_last_bias_by_minus_tau_log_prior():
+    model = build_model(SMALL, seed=0)
+    OutputBias(True).apply(model, np.array([0.7, 0.3]))  # a non-zero bias to start from
+    before = model.get_weights()
+    prior, tau = np.array([0.99, 0.01]), 1.5
+    PosthocShift(tau).apply(model, prior)
+    after = model.get_weights()
+    *same_before, bias_before = before
+    *same_after, bias_after = after
+    assert all(np.array_equal(a, b) for a, b in zip(same_before, same_after, strict=True))
+    np.testing.assert_array_equal(bias_after, (bias_before - tau * np.log(prior)).astype("f4"))
+
+
+def test_remedy_from_params_composes_components():
+    spec = params.Retrain(
+        start="baseline",
+        sampler="oversample",
+        loss=params.Loss(kind="focal", gamma=1.0),
+        trainable=["dense", "last"],
+        posthoc_tau=0.5,
+    )
+    remedy = Remedy.from_params("x", spec)
+    assert remedy.sampler == Sampler("oversample")
+    assert remedy.loss == Loss("focal", gamma=1.0, alpha=0.25, tau=1.0)
+    assert remedy.start is not None and remedy.start.trainable == ("dense", "last")
+    assert remedy.posthoc == PosthocShift(0.5)
+    assert (
+        remedy.trains
+        and not Remedy.from_params("y", spec.model_copy(update={"trainable": []})).trains
+    )

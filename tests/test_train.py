@@ -1,0 +1,466 @@
+"""The training loop and its stage on tiny synthetic data: outputs, determinism, retraining,
+and every bad input (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from imbalance import io, params
+from imbalance.cli import UserError, run
+from imbalance.model import OUTPUT_LAYER, build_model
+from imbalance.remedies import class_prior
+
+keras = pytest.importorskip("keras")
+
+from imbalance import train  # noqa: E402  (after the skip: needs TensorFlow at run time)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT_DIRS = ("models", "predictions", "training")
+#: train / val sizes (negatives, positives) per file: a few dozen images, seconds per run.
+SIZES = {
+    "train_imbalanced": (48, 8),
+    "val_imbalanced": (12, 4),
+    "train_balanced": (32, 32),
+    "val_balanced": (8, 8),
+    "test": (16, 16),
+}
+
+
+def write_split(path: Path, n_neg: int, n_pos: int, seed: int) -> None:
+    """Random images; positives darker on the left half, so there is something to learn."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.r_[np.zeros(n_neg), np.ones(n_pos)]).astype(np.uint8)
+    x = rng.integers(0, 256, (len(y), 32, 32, 3), dtype=np.uint8)
+    x[y == 1, :, :16] //= 3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y)
+
+
+def make_project(root: Path, **train_overrides: Any) -> params.Params:
+    """params.yaml (the shipped one, shrunk) and seed-0 data files under ``root``."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seeds"] = [0]
+    raw["train"].update(
+        {"max_epochs": 3, "batch_size": 16, "predict_batch_size": 64, **train_overrides}
+    )
+    raw["train"]["early_stopping"]["patience"] = 1
+    raw["remedies"]["drw"]["weights"]["from_epoch"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for i, (name, (n_neg, n_pos)) in enumerate(SIZES.items()):
+        write_split(root / "data" / "cifar2" / "seed0" / f"{name}.npz", n_neg, n_pos, seed=i)
+    return params.parse(raw)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny project; the working directory is its root, as under `dvc repro`."""
+    make_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project with `baseline` and `oversample` trained (start models for retrains)."""
+    root = tmp_path_factory.mktemp("trained")
+    p = make_project(root)
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        for name in ("baseline", "oversample"):
+            train.run(p, name, 0)
+    finally:
+        os.chdir(old)
+    return root
+
+
+def copy_project(src: Path, dst: Path, monkeypatch: pytest.MonkeyPatch) -> params.Params:
+    shutil.copytree(src, dst)
+    monkeypatch.chdir(dst)
+    return params.load()
+
+
+def weights_of(path: Path) -> list[np.ndarray]:
+    return keras.models.load_model(path, compile=False).get_weights()
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {
+        str(f.relative_to(root)): f.read_bytes()
+        for d in OUTPUT_DIRS
+        if (root / d).exists()
+        for f in sorted((root / d).rglob("*"))
+        if f.is_file()
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+def test_run_writes_model_predictions_and_curves(project: Path, capsys: pytest.CaptureFixture[str]):
+    p = params.load()
+    train.run(p, "baseline", 0)
+    model = keras.models.load_model(project / "models/scratch/seed0/baseline.keras")
+    assert model.layers[-1].name == "last" and model.count_params() == 15_458
+    with np.load(project / "predictions/seed0/baseline.npz") as pred:
+        for key, (n_neg, n_pos) in {
+            "train": SIZES["train_imbalanced"],
+            "val": SIZES["val_imbalanced"],
+            "test": SIZES["test"],
+        }.items():
+            assert pred[key].dtype == np.float32 and pred[key].shape == (n_neg + n_pos,)
+            assert ((pred[key] >= 0) & (pred[key] <= 1)).all()
+        epochs_run, best_epoch = int(pred["epochs_run"]), int(pred["best_epoch"])
+    # predictions are the saved model's positive-class probabilities, in file order
+    x = np.load(project / "data/cifar2/seed0/test.npz")["x"].astype("f4") / 255
+    with np.load(project / "predictions/seed0/baseline.npz") as pred:
+        np.testing.assert_allclose(pred["test"], model.predict(x, verbose=0)[:, 1], atol=1e-6)
+    assert 1 <= best_epoch <= epochs_run <= 3
+    curves = project / "training/baseline/seed0/plots/metrics"
+    for name in ("loss", "accuracy", "val_loss", "val_auc", "val_pr_auc"):
+        rows = (curves / f"{name}.tsv").read_text().splitlines()
+        assert rows[0] == f"step\t{name}" and len(rows) == 1 + epochs_run
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == epochs_run + 1  # one line per epoch, one summary
+    assert lines[0].startswith("epoch 1/3  loss ") and "val_auc" in lines[0]
+    assert lines[-1].startswith(f"baseline seed 0: {epochs_run} epochs run, best epoch")
+
+
+def test_val_auc_is_the_positive_class_roc_auc():
+    """The early-stopping metric: ROC AUC of the positive column, not of both pooled."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    p1 = np.clip(0.3 * y + rng.random(400) * 0.7, 0, 1).astype("f4")
+    probs = np.stack([1 - p1, p1], axis=1)
+    auc = train.make_metrics()[1]
+    auc.update_state(np.eye(2, dtype="f4")[y], probs)
+    assert float(auc.result()) == pytest.approx(roc_auc_score(y, p1), abs=5e-3)
+
+
+def test_two_runs_give_byte_identical_outputs(project: Path):
+    p = params.load()
+    train.run(p, "oversample_augment", 0)
+    first = files_under(project)
+    for d in OUTPUT_DIRS:
+        shutil.rmtree(project / d)
+    train.run(p, "oversample_augment", 0)
+    second = files_under(project)
+    assert sorted(first) == sorted(second)
+    assert "models/scratch/seed0/oversample_augment.keras" in first
+    for name in first:
+        assert first[name] == second[name], name  # .keras, predictions, curves
+
+
+@pytest.mark.slow
+def test_stage_reruns_are_byte_identical_across_processes(project: Path):
+    """The DVC case: a fresh process re-running a stage writes the same bytes."""
+    outputs = []
+    for _ in range(2):
+        done = run_stage("class_weight", "0", cwd=project)
+        assert done.returncode == 0, done.stderr
+        outputs.append(files_under(project))
+    assert outputs[0] == outputs[1]
+
+
+def test_deferred_reweighting_runs_with_early_stopping_after_the_switch(project: Path):
+    train.run(params.load(), "drw", 0)  # from_epoch 1 in the tiny project
+    with np.load(project / "predictions/seed0/drw.npz") as pred:
+        assert int(pred["best_epoch"]) >= 2  # 1-based: never a model from the plain phase
+
+
+# --------------------------------------------------------------------------- retraining
+@pytest.mark.parametrize(
+    ("remedy", "start"), [("two_phase_oversample", "oversample"), ("crt", "baseline")]
+)
+def test_retrain_changes_only_last(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remedy: str, start: str
+):
+    p = copy_project(trained, tmp_path / "p", monkeypatch)
+    train.run(p, remedy, 0)
+    before = build_model(p.model, 0)
+    before.set_weights(weights_of(Path(f"models/scratch/seed0/{start}.keras")))
+    after = build_model(p.model, 0)
+    after.set_weights(weights_of(Path(f"models/retrained/seed0/{remedy}.keras")))
+    for a, b in zip(before.layers, after.layers, strict=True):
+        same = all(
+            np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights(), strict=True)
+        )
+        assert same == (a.name != OUTPUT_LAYER), a.name
+
+
+def test_posthoc_adjustment_changes_only_the_last_bias(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    p = copy_project(trained, tmp_path / "p", monkeypatch)
+    train.run(p, "posthoc_logit_adjusted", 0)
+    tau = p.retrain["posthoc_logit_adjusted"].posthoc_tau
+    y = np.load("data/cifar2/seed0/train_imbalanced.npz")["y"]
+    *same_before, bias_before = weights_of(Path("models/scratch/seed0/baseline.keras"))
+    *same_after, bias_after = weights_of(
+        Path("models/retrained/seed0/posthoc_logit_adjusted.keras")
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(same_before, same_after, strict=True))
+    expected = (bias_before - tau * np.log(class_prior(y))).astype(np.float32)
+    np.testing.assert_array_equal(bias_after, expected)
+    with np.load("predictions/seed0/posthoc_logit_adjusted.npz") as pred:
+        assert int(pred["epochs_run"]) == int(pred["best_epoch"]) == 0  # nothing trained
+    with (
+        np.load("predictions/seed0/baseline.npz") as base,
+        np.load("predictions/seed0/posthoc_logit_adjusted.npz") as adj,
+    ):
+        assert (adj["test"] > base["test"]).all()  # the minority prior is lifted
+
+
+# --------------------------------------------------------------------------- bad input
+def run_stage(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "stages.train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def edit_params(root: Path, edit: Any) -> None:
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    edit(raw)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def drop(root: Path) -> None:
+    (root / "data/cifar2/seed0/train_imbalanced.npz").unlink()
+
+
+def wrong_shape(root: Path) -> None:
+    np.savez(
+        root / "data/cifar2/seed0/train_imbalanced.npz",
+        x=np.zeros((56, 16, 16, 3), "u1"),
+        y=np.zeros(56, "u1"),
+    )
+
+
+def wrong_dtype(root: Path) -> None:
+    np.savez(
+        root / "data/cifar2/seed0/val_imbalanced.npz",
+        x=np.zeros((16, 32, 32, 3), "f4"),
+        y=np.zeros(16, "u1"),
+    )
+
+
+def bad_labels(root: Path) -> None:
+    y = np.zeros(32, "u1")
+    y[0] = 7
+    np.savez(root / "data/cifar2/seed0/test.npz", x=np.zeros((32, 32, 32, 3), "u1"), y=y)
+
+
+def not_npz(root: Path) -> None:
+    (root / "data/cifar2/seed0/train_imbalanced.npz").write_bytes(b"not a zip")
+
+
+def no_positives(root: Path) -> None:
+    write_split(root / "data/cifar2/seed0/train_imbalanced.npz", 48, 0, seed=0)
+
+
+def val_no_positives(root: Path) -> None:
+    write_split(root / "data/cifar2/seed0/val_imbalanced.npz", 12, 0, seed=0)
+
+
+def big_batch(root: Path) -> None:
+    edit_params(root, lambda raw: raw["train"].update(batch_size=57))
+
+
+def unknown_layer(root: Path) -> None:
+    edit_params(root, lambda raw: raw["retrain"]["crt"].update(trainable=["last", "conv9"]))
+
+
+def drw_too_late(root: Path) -> None:
+    edit_params(root, lambda raw: raw["remedies"]["drw"]["weights"].update(from_epoch=3))
+
+
+def save_start(root: Path, model_params: params.Model) -> Path:
+    path = root / "models/scratch/seed0/baseline.keras"
+    train.save_model(build_model(model_params, 0), path)
+    return path
+
+
+def truncated_start(root: Path) -> None:
+    path = save_start(root, params.load(root / "params.yaml").model)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garbage_start(root: Path) -> None:
+    path = root / "models/scratch/seed0/baseline.keras"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+
+
+def other_architecture(root: Path) -> None:
+    save_start(root, params.Model(filters=[8, 16, 16], kernel_size=3, dense_units=32))
+
+
+BAD_INPUTS = [
+    # pytest.param(break the project, stage args, words the error line must contain)
+    pytest.param(
+        drop,
+        ("baseline", "0"),
+        ["train_imbalanced.npz", "missing", "dvc repro"],
+        id="missing data file",
+    ),
+    pytest.param(
+        not_npz, ("baseline", "0"), ["train_imbalanced.npz", "unreadable"], id="not an npz"
+    ),
+    pytest.param(
+        wrong_shape,
+        ("baseline", "0"),
+        ["train_imbalanced.npz", "16x16x3", "rebuild"],
+        id="wrong image shape",
+    ),
+    pytest.param(
+        wrong_dtype,
+        ("baseline", "0"),
+        ["val_imbalanced.npz", "float32", "uint8"],
+        id="wrong image dtype",
+    ),
+    pytest.param(
+        bad_labels, ("baseline", "0"), ["test.npz", "labels", "rebuild"], id="labels not 0/1"
+    ),
+    pytest.param(
+        no_positives,
+        ("class_weight", "0"),
+        ["train_imbalanced.npz", "no positive", "split"],
+        id="no positives",
+    ),
+    pytest.param(
+        val_no_positives,
+        ("baseline", "0"),
+        ["val_imbalanced.npz", "both classes"],
+        id="val without positives",
+    ),
+    pytest.param(
+        big_batch,
+        ("baseline", "0"),
+        ["train.batch_size is 57", "only 56", "lower"],
+        id="batch above training set",
+    ),
+    pytest.param(
+        None, ("nosuch", "0"), ["unknown remedy 'nosuch'", "declare it"], id="unknown remedy"
+    ),
+    pytest.param(None, ("baseline", "3"), ["seed 3", "seeds"], id="seed not declared"),
+    pytest.param(None, ("baseline", "x"), ["seed 'x'", "usage"], id="seed not a number"),
+    pytest.param(None, ("baseline",), ["usage"], id="wrong argument count"),
+    pytest.param(
+        unknown_layer,
+        ("crt", "0"),
+        ["retrain.crt.trainable", "conv9"],
+        id="unknown trainable layer",
+    ),
+    pytest.param(
+        drw_too_late,
+        ("drw", "0"),
+        ["from epoch 4", "max_epochs"],
+        id="drw switch after the last epoch",
+    ),
+    pytest.param(
+        None,
+        ("crt", "0"),
+        ["baseline.keras", "missing", "train@baseline-0"],
+        id="missing start model",
+    ),
+    pytest.param(
+        truncated_start,
+        ("crt", "0"),
+        ["baseline.keras", "truncated", "--force"],
+        id="truncated start model",
+    ),
+    pytest.param(
+        garbage_start,
+        ("crt", "0"),
+        ["baseline.keras", "train@baseline-0"],
+        id="damaged start model",
+    ),
+    pytest.param(
+        other_architecture,
+        ("crt", "0"),
+        ["baseline.keras", "architecture", "conv0/kernel is 3x3x3x8", "3x3x3x16"],
+        id="start model of another architecture",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breaker", "args", "words"), BAD_INPUTS)
+def test_bad_input_one_line_exit_2_nothing_written(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    breaker: Any,
+    args: tuple[str, ...],
+    words: list[str],
+):
+    from stages import train as stage
+
+    if breaker is not None:
+        breaker(project)
+    before = files_under(project)
+    with pytest.raises(SystemExit) as exit_info:
+        run(lambda: stage.main(list(args)))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    assert files_under(project) == before  # no new, changed or half-written output
+    assert not [f for d in OUTPUT_DIRS for f in (project / d).rglob(".*")]  # no temp files
+
+
+@pytest.mark.parametrize(
+    "args", [("nosuch", "0"), ("baseline", "0")], ids=["unknown remedy", "missing data"]
+)
+def test_stage_process_exits_2_with_one_line(project: Path, args: tuple[str, ...]):
+    """The real entry point: exit status 2, one stderr line (no TensorFlow import needed)."""
+    if args[0] == "baseline":
+        drop(project)
+    done = run_stage(*args, cwd=project)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert done.stdout == ""
+    assert not any((project / d).exists() for d in OUTPUT_DIRS)
+
+
+def test_failure_mid_training_leaves_no_output(project: Path, monkeypatch: pytest.MonkeyPatch):
+    """Atomic outputs: a failure after training started leaves nothing, not even temp files."""
+    p = params.load()
+    train.run(p, "baseline", 0)
+    before = files_under(project)
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise UserError("simulated failure mid-run")
+
+    monkeypatch.setattr(train, "predict_positive", explode)
+    with pytest.raises(UserError):
+        train.run(p, "baseline", 0)
+    assert files_under(project) == before
+    assert not [f for d in OUTPUT_DIRS for f in (project / d).rglob(".*")]
+
+
+def test_io_atomic_model_write_keeps_the_old_file_on_failure(tmp_path: Path):
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        io.write_with(path, fail, suffix=".keras")
+    assert path.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [path]
