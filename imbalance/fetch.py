@@ -232,6 +232,8 @@ def download(url: str, dest: Path, max_bytes: int, *, progress: bool = True) -> 
         ):
             length = response.headers.get("Content-Length")
             expected_length = int(length) if length and length.isdigit() else None
+            if expected_length is not None and expected_length > max_bytes:
+                raise _download_too_big(url, max_bytes)
             with tqdm(
                 total=expected_length,
                 unit="B",
@@ -244,10 +246,7 @@ def download(url: str, dest: Path, max_bytes: int, *, progress: bool = True) -> 
                 while chunk := response.read(READ_CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
-                        raise UserError(
-                            f"data.source: {url} sends more than data.max_extract_bytes "
-                            f"({max_bytes}) bytes; check the URL or raise data.max_extract_bytes"
-                        )
+                        raise _download_too_big(url, max_bytes)
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -271,6 +270,13 @@ def download(url: str, dest: Path, max_bytes: int, *, progress: bool = True) -> 
             f"{expected_length} bytes); nothing was kept, run the stage again"
         )
     return digest.hexdigest()
+
+
+def _download_too_big(url: str, max_bytes: int) -> UserError:
+    return UserError(
+        f"data.max_extract_bytes: {url} sends more than {max_bytes} bytes; check data.source, "
+        "or raise data.max_extract_bytes if the larger file is right"
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -440,7 +446,8 @@ def _zip_members(path: Path, source: str, cap: int) -> Iterator[Member]:
             name = _safe_name(info.filename, source)
             file_type = stat.S_IFMT(info.external_attr >> 16)
             if file_type == stat.S_IFLNK:
-                target = archive.read(info)[:200].decode("utf-8", "replace")
+                with archive.open(info) as fh:  # a link's target is its (short) content
+                    target = fh.read(200).decode("utf-8", "replace")
                 raise _link_error(source, info.filename, "symbolic link", target)
             if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise _special_error(source, info.filename)
@@ -882,8 +889,9 @@ class _Decoder:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        if DECODE_WORKERS > 1 and self.pool is None:
-            self.pool = ProcessPoolExecutor(DECODE_WORKERS, mp_context=_pool_context())
+        workers = min(DECODE_WORKERS, os.cpu_count() or 1)
+        if workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
         if self.pool is not None:
             self.results.append(self.pool.submit(decode_images, batch, self.source))
         else:

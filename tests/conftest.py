@@ -546,12 +546,18 @@ class TinyProject:
 
     def files(self) -> set[str]:
         """Every file outside .git/ and .dvc/ (relative paths), to spot new outputs."""
+        return {p for p in self.paths() if not p.endswith("/")}
+
+    def paths(self) -> set[str]:
+        """:meth:`files` plus every directory (with a trailing ``/``): an empty temp
+        directory left behind shows up here."""
         found = set()
         for dirpath, dirnames, filenames in os.walk(self.root):
             rel = Path(dirpath).relative_to(self.root)
             if rel == Path("."):
                 dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc")]
             dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            found.update(f"{(rel / d).as_posix()}/" for d in dirnames)
             found.update((rel / f).as_posix() for f in filenames)
         return found
 

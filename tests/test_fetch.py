@@ -24,8 +24,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
-    SHARED_ARCHIVE,
-    SHARED_ARCHIVE_SHA256,
     TINY_CLASSES,
     LocalHTTPServer,
     TinyProject,
@@ -55,7 +53,7 @@ TINY3 = TINY_CLASSES  # airplane, automobile, bird
 
 def stage_error(project: TinyProject, *fragments: str) -> str:
     """Run the fetch stage, expecting a clean failure; return its one error line."""
-    before = project.files()
+    before = project.paths()
     result = project.stage("fetch")
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
@@ -63,7 +61,7 @@ def stage_error(project: TinyProject, *fragments: str) -> str:
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
-    assert project.files() == before, "the failed stage left files behind"
+    assert project.paths() == before, "the failed stage left files behind"
     assert not (project.root / "data" / "raw").exists()
     return errors[0]
 
@@ -407,6 +405,13 @@ BATTERY: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda t, s: _source(_closed_port_url(), "ab" * 32),
         ("cannot reach",),
     ),
+    "download-over-cap": (
+        lambda t, s: {
+            **_source(s.add("big.tar.gz", b"\x1f\x8b" + bytes(5000)), "ab" * 32),
+            "data.max_extract_bytes": 1000,
+        },
+        ("data.max_extract_bytes:", "sends more than 1000 bytes"),
+    ),
     "unsupported-scheme": (
         lambda t, s: _source("ftp://example.invalid/cifar.tar.gz", "ab" * 32),
         ("unsupported URL scheme 'ftp'",),
@@ -652,24 +657,3 @@ def test_fixture_tar_really_holds_the_hostile_names(tmp_path: Path) -> None:
     up = _zip_with(tmp_path / "z", "up.zip", [(zipfile.ZipInfo("../evil.png"), b"x")])
     with zipfile.ZipFile(up) as zf:
         assert "../evil.png" in zf.namelist()
-
-
-# ----------------------------------------------------------------------------- the real data
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not SHARED_ARCHIVE.exists(), reason=f"{SHARED_ARCHIVE} is absent")
-def test_shared_jpeg_archive(tmp_path: Path) -> None:
-    got = fetch.fetch(str(SHARED_ARCHIVE), SHARED_ARCHIVE_SHA256, 2 * 10**9)
-    assert got.kind == fetch.KIND_IMAGES and got.verified
-    assert (
-        got.data.class_names[:2] == ("airplane", "automobile") and len(got.data.class_names) == 10
-    )
-    assert got.data.x_train.shape == (50000, 32, 32, 3) and got.data.x_test.shape == (
-        10000,
-        32,
-        32,
-        3,
-    )
-    assert set(got.data.counts()["train"].values()) == {5000}
-    assert set(got.data.counts()["test"].values()) == {1000}

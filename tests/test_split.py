@@ -414,13 +414,13 @@ def test_split_without_fetch_says_what_to_run(tiny_project: TinyProject) -> None
 
 
 def split_error(project: TinyProject) -> str:
-    before = project.files()
+    before = project.paths()
     result = project.stage("split")
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
-    assert project.files() == before, "the failed stage left files behind"
+    assert project.paths() == before, "the failed stage left files behind"
     return errors[0]
 
 
@@ -454,14 +454,37 @@ def test_dvc_repro_fetch_split_then_only_what_changed(tiny_project: TinyProject)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED_ARCHIVE.exists(), reason=f"{SHARED_ARCHIVE} is absent")
-def test_shared_archive_gives_the_study_counts(tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not SHARED_ARCHIVE.exists(),
+    reason=f"{SHARED_ARCHIVE} (offline CIFAR-10 copy, ../shared/data/README.md) is absent",
+)
+def test_shared_archive_fetch_and_split_give_the_study_counts(tmp_path: Path) -> None:
     got = fetch.fetch(str(SHARED_ARCHIVE), SHARED_ARCHIVE_SHA256, 2 * 10**9, progress=False)
+    assert got.kind == fetch.KIND_IMAGES and got.verified
+    assert got.data.class_names == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
+    assert got.data.x_train.shape == (50000, 32, 32, 3)
+    assert got.data.x_test.shape == (10000, 32, 32, 3)
+    assert set(got.data.counts()["train"].values()) == {5000}
+    assert set(got.data.counts()["test"].values()) == {1000}
     fetch.write_raw(tmp_path / "raw", got, str(SHARED_ARCHIVE))
+    del got
     raw = split.load_raw(tmp_path / "raw")
     spec = Split(n_majority=5000, n_minority=50, val_fraction=0.1, validation="holdout")
     neg, pos = split.check(raw, CLASSES, spec)
     counts = split.class_counts(raw, split.pick(raw, neg, pos, spec, 0), neg, pos)
+    assert counts["train_balanced"] == {"airplane": 4500, "automobile": 4500}
+    assert counts["val_balanced"] == {"airplane": 500, "automobile": 500}
     assert counts["train_imbalanced"] == {"airplane": 4500, "automobile": 45}
     assert counts["val_imbalanced"] == {"airplane": 500, "automobile": 5}
     assert counts["test"] == {"airplane": 1000, "automobile": 1000}
