@@ -85,8 +85,9 @@ class Sampler:
     """Order and class mix of the training batches.
 
     ``natural``: every image once per epoch, reshuffled each epoch. ``oversample`` /
-    ``undersample``: ``sample_from_datasets`` draws from a repeated, shuffled negative
-    stream and a repeated, shuffled positive stream with weights 0.5 / 0.5; they differ
+    ``undersample``: each draw takes the next image of a repeated, shuffled negative or
+    positive stream with probability 0.5 / 0.5 (TensorFlow's imbalanced-data tutorial's
+    ``sample_from_datasets``, with a faster coin, see below); they differ
     only in the epoch length (every negative, resp. every positive, seen about once per
     epoch). The streams are infinite and Keras keeps one iterator across epochs, so
     undersampling still visits every negative over the run.
@@ -105,6 +106,12 @@ class Sampler:
         if self.kind == "undersample":
             return math.ceil(2 * n_pos / batch_size)
         return math.ceil((n_neg + n_pos) / batch_size)
+
+    def images_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
+        """Images trained per epoch (the natural sampler's last batch of a pass is short)."""
+        if self.kind == "natural":
+            return int(np.sum(counts))
+        return self.steps_per_epoch(counts, batch_size) * batch_size
 
     def index_batches(self, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
         """Infinite dataset of int64 index batches into the training set."""
@@ -127,8 +134,12 @@ class Sampler:
 
         neg = stream(np.flatnonzero(y == 0), s_neg)
         pos = stream(np.flatnonzero(y == 1), s_pos)
-        mixed = tf.data.Dataset.sample_from_datasets([neg, pos], weights=[0.5, 0.5], seed=s_mix)
-        return mixed.batch(batch_size)
+        # = sample_from_datasets([neg, pos], weights=[0.5, 0.5], seed=...): a fair coin per
+        # draw picks the stream. Drawn 1024 coins per call rather than one: the stock
+        # selector runs a TF function per image, which made the pipeline cost ~25 % of
+        # training throughput on 2 cores (37k vs 600k indices/s).
+        coins = tf.data.Dataset.random(seed=s_mix).batch(1024).map(lambda r: r % 2).unbatch()
+        return tf.data.Dataset.choose_from_datasets([neg, pos], coins).batch(batch_size)
 
 
 # --------------------------------------------------------------------------- weights
@@ -252,7 +263,10 @@ class Augment:
     sampler, so augmentation composes with any sampler (an oversampled positive is a
     new variant each time it is drawn). Each layer has its own seed from the run seed;
     the map runs sequentially because the layers' seed state advances per call, and a
-    parallel map could hand the states to batches in a varying order.
+    parallel map could hand the states to batches in a varying order. Translations use
+    nearest-neighbour sampling: whole-pixel shifts as in the usual pad-and-crop CIFAR
+    augmentation, no blur, and 1.5× cheaper than bilinear (the map shares 2 cores with
+    training).
     """
 
     flip: bool = False
@@ -268,13 +282,17 @@ class Augment:
             return ds
         import keras
 
-        s_flip, s_move = sub_seeds(seed + 1, 2)
+        s_flip, s_move = sub_seeds(seed, 2)
         layers: list[keras.layers.Layer] = []
         if self.flip:
             layers.append(keras.layers.RandomFlip("horizontal", seed=s_flip))
         if self.translate > 0:
             t = self.translate
-            layers.append(keras.layers.RandomTranslation(t, t, fill_mode="reflect", seed=s_move))
+            layers.append(
+                keras.layers.RandomTranslation(
+                    t, t, fill_mode="reflect", interpolation="nearest", seed=s_move
+                )
+            )
 
         def augment(x: Any, y: Any) -> tuple[Any, Any]:
             for layer in layers:

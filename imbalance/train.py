@@ -55,12 +55,18 @@ class Images:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a run reads and writes, relative to the project root (tests use a tmp root)."""
+    """Where a run reads and writes: outputs under ``root``, data under ``data_root``.
+
+    The stage uses the project root for both; tests use a temporary root, and the
+    benchmark's plain-Keras reference reads the project's data but writes elsewhere.
+    """
 
     root: Path = Path(".")
+    data_root: Path | None = None  # default: <root>/data/cifar2
 
     def data_dir(self, seed: int) -> Path:
-        return self.root / "data" / "cifar2" / f"seed{seed}"
+        base = self.data_root if self.data_root is not None else self.root / "data" / "cifar2"
+        return base / f"seed{seed}"
 
     @property
     def models_dir(self) -> Path:
@@ -73,7 +79,7 @@ class Layout:
         return self.root / "training" / name / f"seed{seed}"
 
 
-def load_split(path: Path, seed: int) -> Images:
+def load_images(path: Path, seed: int) -> Images:
     """Load ``x`` (uint8 N×32×32×3) and ``y`` (0/1), refusing anything else in one line."""
     arrays = io.load_npz(path, ("x", "y"))
     x, y = arrays["x"], arrays["y"]
@@ -95,9 +101,9 @@ def check_inputs(
     """Every check that needs no TensorFlow; returns (train, val, test)."""
     data_dir = layout.data_dir(seed)
     train_path, val_path = remedy.training_set.paths(data_dir)
-    train = load_split(train_path, seed)
-    val = load_split(val_path, seed)
-    test = load_split(data_dir / "test.npz", seed)
+    train = load_images(train_path, seed)
+    val = load_images(val_path, seed)
+    test = load_images(data_dir / "test.npz", seed)
     n_neg, n_pos = (int(c) for c in train.counts)
     if n_pos == 0 or n_neg == 0:
         missing = "positive" if n_pos == 0 else "negative"
@@ -193,6 +199,56 @@ def live_callback(live: Any) -> keras.callbacks.Callback:
     return Callback(live=live)
 
 
+def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
+    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, :mod:`imbalance.profile`).
+
+    Marks ``first_step`` when the first batch starts (imports, data loading and graph
+    building are behind it) and, at the end, ``train_throughput``: images per second of
+    the training phase of every epoch but the first (which includes tracing), validation
+    excluded — comparable with the plain-``fit`` limit — and, as ``epoch_images_per_s``,
+    the same with each epoch's validation pass included. No-ops without the variable.
+    """
+    import keras
+
+    from imbalance import profile
+
+    class Throughput(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.train_s: list[float] = []
+            self.epoch_s: list[float] = []
+            self.begin = 0.0
+            self.val: float | None = None
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if not self.epoch_s and batch == 0:
+                profile.mark("first_step")
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.begin, self.val = time.perf_counter(), None
+
+        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.val = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            now = time.perf_counter()
+            self.train_s.append((self.val or now) - self.begin)
+            self.epoch_s.append(now - self.begin)
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if len(self.train_s) < 2:
+                return
+            n = images_per_epoch * (len(self.train_s) - 1)
+            profile.mark(
+                "train_throughput",
+                images_per_s=round(n / sum(self.train_s[1:]), 1),
+                epoch_images_per_s=round(n / sum(self.epoch_s[1:]), 1),
+                epochs=len(self.train_s),
+            )
+
+    return Throughput()
+
+
 def progress_callback(max_epochs: int, out: Any = None) -> keras.callbacks.Callback:
     """Exactly one line per epoch on stdout, flushed, so a long stage visibly moves."""
     import keras
@@ -283,8 +339,11 @@ def fit(
     val: Images,
     seed: int,
     live: Any,
-) -> tuple[int, int]:
-    """Compile and ``fit`` with early stopping; returns (epochs_run, best_epoch), 1-based."""
+) -> tuple[int, int, float]:
+    """Compile and ``fit`` with early stopping.
+
+    Returns (epochs_run, best_epoch, best value of the monitored metric), epochs 1-based.
+    """
     import keras
     import tensorflow as tf
 
@@ -310,6 +369,7 @@ def fit(
         restore_best_weights=True,
         start_from_epoch=remedy.min_epochs,
     )
+    per_epoch = remedy.sampler.images_per_epoch(train.counts, cfg.batch_size)
     history = model.fit(
         data.dataset,
         steps_per_epoch=data.steps_per_epoch,
@@ -320,11 +380,35 @@ def fit(
             stopper,
             live_callback(live),
             progress_callback(cfg.max_epochs),
+            throughput_callback(per_epoch),
         ],
         shuffle=False,  # the sampler shuffles, seeded
         verbose=0,
     )
-    return len(history.epoch), stopper.best_epoch + 1
+    best = float("nan") if stopper.best is None else float(stopper.best)
+    return len(history.epoch), stopper.best_epoch + 1, best
+
+
+def remove_stale_temporaries(*outputs: Path) -> None:
+    """Delete what a killed earlier run of this stage left beside its outputs.
+
+    :mod:`imbalance.io` writes ``.<name>.<random>.tmp*`` next to each output and renames
+    it into place; a SIGKILL skips the clean-up. Left alone, such files would sit in
+    ``models/scratch/seed<s>/`` and ``training/`` — directories other stages depend on —
+    and change their hashes. Only this stage writes these names, and DVC never runs it
+    twice at once, so removing them is safe.
+    """
+    import shutil
+
+    for out in outputs:
+        if not out.parent.is_dir():
+            continue
+        for stale in out.parent.glob(f".{out.name}.*"):
+            if ".tmp" in stale.name or stale.name == f".{out.name}.old":
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
 
 
 def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) -> None:
@@ -334,16 +418,21 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
     remedy = Remedy.from_params(name, p.remedy(name))
     train, val, test = check_inputs(p, remedy, seed, layout)
 
+    model_path = remedy.model_path(layout.models_dir, seed)
+    predictions_path = layout.predictions(name, seed)
+    live_path = layout.training_dir(name, seed)
+    remove_stale_temporaries(model_path, predictions_path, live_path)
+
     setup_tensorflow(p.train.threads, seed)
     from dvclive import Live
 
     prior = class_prior(train.y)
     model = remedy.initial_model(p.model, seed, layout.models_dir, prior)
-    with io.atomic_dir(layout.training_dir(name, seed)) as live_dir:
+    with io.atomic_dir(live_path) as live_dir:
         live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-        epochs_run = best_epoch = 0
+        epochs_run, best_epoch, best = 0, 0, float("nan")
         if remedy.trains:
-            epochs_run, best_epoch = fit(model, remedy, p, train, val, seed, live)
+            epochs_run, best_epoch, best = fit(model, remedy, p, train, val, seed, live)
         remedy.finish(model, prior)
         live.summary.update({"epochs_run": epochs_run, "best_epoch": best_epoch})
         live.make_summary()
@@ -360,15 +449,17 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
             "val": predict_positive(export, val.x, batch),
             "test": predict_positive(export, test.x, batch),
         }
-        save_model(export, remedy.model_path(layout.models_dir, seed))
+        save_model(export, model_path)
         io.write_npz(
-            layout.predictions(name, seed),
+            predictions_path,
             **predictions,
             epochs_run=np.int64(epochs_run),
             best_epoch=np.int64(best_epoch),
         )
+    monitor = p.train.early_stopping.monitor
+    best_text = f"best epoch {best_epoch} ({monitor} {best:.4f})" if epochs_run else "no training"
     print(
-        f"{name} seed {seed}: {epochs_run} epochs run, best epoch {best_epoch}, "
-        f"{time.perf_counter() - started:.1f}s",
+        f"{name} seed {seed}: {epochs_run} epochs run, {best_text}, "
+        f"{time.perf_counter() - started:.1f}s wall",
         flush=True,
     )

@@ -3,6 +3,7 @@ and every bad input (one line, exit 2, nothing written)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -104,8 +105,11 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 
 # --------------------------------------------------------------------------- outputs
-def test_run_writes_model_predictions_and_curves(project: Path, capsys: pytest.CaptureFixture[str]):
+def test_run_writes_model_predictions_and_curves(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
     p = params.load()
+    monkeypatch.setenv("IMBALANCE_PROFILE", str(project / "profile.jsonl"))
     train.run(p, "baseline", 0)
     model = keras.models.load_model(project / "models/scratch/seed0/baseline.keras")
     assert model.layers[-1].name == "last" and model.count_params() == 15_458
@@ -131,6 +135,12 @@ def test_run_writes_model_predictions_and_curves(project: Path, capsys: pytest.C
     assert len(lines) == epochs_run + 1  # one line per epoch, one summary
     assert lines[0].startswith("epoch 1/3  loss ") and "val_auc" in lines[0]
     assert lines[-1].startswith(f"baseline seed 0: {epochs_run} epochs run, best epoch")
+    # the benchmark's profile events (imbalance.profile)
+    events = [json.loads(line) for line in (project / "profile.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events][:1] == ["first_step"]
+    if epochs_run > 1:
+        (rate,) = [e for e in events if e["event"] == "train_throughput"]
+        assert rate["images_per_s"] > 0 and rate["epochs"] == epochs_run
 
 
 def test_val_auc_is_the_positive_class_roc_auc():
@@ -163,9 +173,10 @@ def test_two_runs_give_byte_identical_outputs(project: Path):
 @pytest.mark.slow
 def test_stage_reruns_are_byte_identical_across_processes(project: Path):
     """The DVC case: a fresh process re-running a stage writes the same bytes."""
+    edit_params(project, lambda raw: raw["train"].update(threads=1))  # the thread knob too
     outputs = []
     for _ in range(2):
-        done = run_stage("class_weight", "0", cwd=project)
+        done = run_stage("oversample_augment", "0", cwd=project)
         assert done.returncode == 0, done.stderr
         outputs.append(files_under(project))
     assert outputs[0] == outputs[1]
@@ -438,9 +449,23 @@ def test_stage_process_exits_2_with_one_line(project: Path, args: tuple[str, ...
 
 
 def test_failure_mid_training_leaves_no_output(project: Path, monkeypatch: pytest.MonkeyPatch):
-    """Atomic outputs: a failure after training started leaves nothing, not even temp files."""
+    """Atomic outputs: a failure after training started leaves nothing, not even temp files;
+    temporaries a SIGKILLed earlier run left behind are cleared by the next run."""
+    stale = [
+        project / "models/scratch/seed0/.baseline.keras.k1ll3d.tmp.keras",
+        project / "predictions/seed0/.baseline.npz.k1ll3d.tmp.npz",
+        project / "training/baseline/.seed0.k1ll3d.tmp/plots/metrics/loss.tsv",
+    ]
+    other = project / "models/scratch/seed0/.oversample.keras.running.tmp.keras"
+    for path in [*stale, other]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
     p = params.load()
     train.run(p, "baseline", 0)
+    assert not any(path.exists() for path in stale)
+    assert not (project / "training/baseline/.seed0.k1ll3d.tmp").exists()
+    assert other.exists()  # another stage's file is not this stage's business
+    other.unlink()
     before = files_under(project)
 
     def explode(*args: Any, **kwargs: Any) -> None:
