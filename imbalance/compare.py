@@ -649,6 +649,11 @@ def run_compare(params: Params, root: Path = Path(".")) -> None:
             json.dumps(r, sort_keys=True, separators=(",", ":")) for r in training_rows(curves)
         )
         write_text(plot_dir / "training.json", f'{{"training": [\n{body}\n]}}\n')
+        # The first seed's per-run plot data, git-tracked here (plots/runs is DVC-cached
+        # so that evaluate stays run-cacheable), for `dvc plots diff` in a fresh clone.
+        for name in ("roc.json", "precision_recall.json", "confusion.json"):
+            src = root / "plots" / "runs" / f"seed{first_seed}" / name
+            write_text(plot_dir / name, src.read_text())
     write_json(root / "metrics" / "statistics.json", {**stats, "claims": claims})
     write_text(
         root / "metrics" / "comparison.md",

@@ -41,17 +41,19 @@ def trimmed(project: TinyProject) -> TinyProject:
     return project
 
 
-def stage_pids(module: str) -> list[int]:
-    """PIDs of running `python -m <module>` processes."""
+def stage_pids(module: str, cwd: Path) -> list[int]:
+    """PIDs of `python -m <module>` processes running in ``cwd`` (this test's project
+    only: other pipelines may be running on the machine)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            where = (entry / "cwd").resolve()
         except OSError:
             continue
-        if b"-m" in cmd and module.encode() in cmd:
+        if b"-m" in cmd and module.encode() in cmd and where == cwd.resolve():
             pids.append(int(entry.name))
     return pids
 
@@ -100,7 +102,7 @@ def test_sigkill_mid_epoch_then_repro_equals_uninterrupted_run(
 
     proc = start_repro(project)
     wait_for_line(proc, "epoch 3/")  # the stage is training: epochs 1-2 are done
-    pids = stage_pids("stages.train")
+    pids = stage_pids("stages.train", project.root)
     assert pids, "no training process found to kill"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

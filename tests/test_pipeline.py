@@ -41,7 +41,8 @@ def study(_tiny_template: TinyProject, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("pipeline") / "project"
     shutil.copytree(_tiny_template.root, root, symlinks=True)
     project = TinyProject(root, _tiny_template.source)
-    project.set_params({"seeds": [0]})
+    # DRW must switch its weights on within the tiny run's two epochs.
+    project.set_params({"seeds": [0], "remedies.drw.weights.from_epoch": 1})
     first = project.dvc("repro")
     ok(first)
     project.first_run = first  # type: ignore[attr-defined]
