@@ -352,9 +352,10 @@ def make_image_folder() -> Callable[..., Path]:
     return build_image_folder
 
 
-@pytest.fixture
-def make_image_tar_gz(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``make_image_tar_gz(dest, n_train, n_test, classes=..., fmt="png", top="cifar-tiny")``."""
+def _packed_folder_factory(
+    tmp_path_factory: pytest.TempPathFactory, pack: Callable[..., Path]
+) -> Callable[..., Path]:
+    """A factory building a tiny image folder and packing it with ``pack``."""
 
     def make(
         dest: Path,
@@ -368,30 +369,21 @@ def make_image_tar_gz(tmp_path_factory: pytest.TempPathFactory) -> Callable[...,
         tree = build_image_folder(
             tmp_path_factory.mktemp("tree"), n_per_class_train, n_per_class_test, classes, fmt
         )
-        return pack_tar_gz(tree, dest, top=top)
+        return pack(tree, dest, top=top)
 
     return make
+
+
+@pytest.fixture
+def make_image_tar_gz(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``make_image_tar_gz(dest, n_train, n_test, classes=..., fmt="png", top="cifar-tiny")``."""
+    return _packed_folder_factory(tmp_path_factory, pack_tar_gz)
 
 
 @pytest.fixture
 def make_image_zip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """``make_image_zip(dest, n_train, n_test, classes=..., fmt="png", top="cifar-tiny")``."""
-
-    def make(
-        dest: Path,
-        n_per_class_train: int,
-        n_per_class_test: int,
-        classes: tuple[str, ...] = TINY_CLASSES,
-        fmt: str = "png",
-        *,
-        top: str | None = "cifar-tiny",
-    ) -> Path:
-        tree = build_image_folder(
-            tmp_path_factory.mktemp("tree"), n_per_class_train, n_per_class_test, classes, fmt
-        )
-        return pack_zip(tree, dest, top=top)
-
-    return make
+    return _packed_folder_factory(tmp_path_factory, pack_zip)
 
 
 # ----------------------------------------------------------------------------- HTTP server
@@ -560,6 +552,14 @@ class TinyProject:
             found.update(f"{(rel / d).as_posix()}/" for d in dirnames)
             found.update((rel / f).as_posix() for f in filenames)
         return found
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert a command in a tiny project succeeded; return its stdout."""
+    assert result.returncode == 0, (
+        f"{result.args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result.stdout
 
 
 def _copy_project(dest: Path) -> None:

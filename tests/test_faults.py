@@ -28,16 +28,7 @@ TRIM = {
 
 
 def trimmed(project: TinyProject) -> TinyProject:
-    p = project.params()
-    for key, value in TRIM.items():
-        node = p
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    import yaml
-
-    (project.root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    project.set_params(TRIM)
     return project
 
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TinyProject
+from conftest import TinyProject, ok
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +26,6 @@ def ran(result) -> set[str]:
 
 def restored(result) -> set[str]:
     return set(re.findall(r"Stage '([^']+)' is cached - skipping run", result.stdout))
-
-
-def ok(result) -> str:
-    assert result.returncode == 0, (
-        f"{result.args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TinyProject
+from conftest import TinyProject, ok
 
 pytestmark = pytest.mark.slow
-
-
-def ok(result) -> str:
-    assert result.returncode == 0, (
-        f"{result.args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
 
 
 def clone(origin: Path, dest: Path, source: Path) -> TinyProject:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import (
+    CIFAR10_CLASSES,
     SHARED_ARCHIVE,
     SHARED_ARCHIVE_SHA256,
     TINY_CLASSES,
@@ -461,18 +462,7 @@ def test_dvc_repro_fetch_split_then_only_what_changed(tiny_project: TinyProject)
 def test_shared_archive_fetch_and_split_give_the_study_counts(tmp_path: Path) -> None:
     got = fetch.fetch(str(SHARED_ARCHIVE), SHARED_ARCHIVE_SHA256, 2 * 10**9, progress=False)
     assert got.kind == fetch.KIND_IMAGES and got.verified
-    assert got.data.class_names == (
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    )
+    assert got.data.class_names == CIFAR10_CLASSES
     assert got.data.x_train.shape == (50000, 32, 32, 3)
     assert got.data.x_test.shape == (10000, 32, 32, 3)
     assert set(got.data.counts()["train"].values()) == {5000}
