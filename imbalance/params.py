@@ -137,6 +137,12 @@ class Retrain(Remedy):
     posthoc_tau: float = Field(default=0.0, ge=0.0)
 
 
+class Runtime(_Strict):
+    """How stages run, not what they compute: no stage declares it, so no change re-runs."""
+
+    warm_idle_s: int = Field(default=60, ge=0)
+
+
 class Params(_Strict):
     seeds: list[int] = Field(min_length=1)
     data: Data
@@ -148,6 +154,7 @@ class Params(_Strict):
     compare: Compare
     remedies: dict[str, Remedy] = Field(min_length=1)
     retrain: dict[str, Retrain] = {}
+    runtime: Runtime = Runtime()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

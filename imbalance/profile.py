@@ -16,16 +16,25 @@ import sys
 import time
 
 _ENV = "IMBALANCE_PROFILE"
+#: Set in a warm child (:mod:`imbalance.warm`): the stage started with its client process.
+_origin: dict[str, float] = {}
 
 
-def _since_process_start() -> float:
-    """Seconds since this process was created, from the kernel's own record (Linux)."""
+def process_start_unix() -> float:
+    """When this process was created (Unix time), from the kernel's own record (Linux)."""
+    if "t0" in _origin:
+        return _origin["t0"]
     ticks = os.sysconf("SC_CLK_TCK")
     with open("/proc/self/stat") as fh:
         start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
     with open("/proc/uptime") as fh:
         uptime = float(fh.read().split()[0])
-    return uptime - start_ticks / ticks
+    return time.time() - (uptime - start_ticks / ticks)
+
+
+def set_origin(t0: float, *, warm: bool) -> None:
+    """Count stage time from ``t0`` (the client's start), and tag records as warm."""
+    _origin.update(t0=t0, warm=float(warm))
 
 
 def enabled() -> bool:
@@ -43,7 +52,8 @@ def mark(event: str, **fields: object) -> None:
         if getattr(sys.modules["__main__"], "__spec__", None)
         else sys.argv[0],
         "event": event,
-        "t": round(_since_process_start(), 4),
+        "t": round(time.time() - process_start_unix(), 4),
+        "warm": bool(_origin.get("warm")),
         "unix": round(time.time(), 4),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **fields,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from imbalance import cli, params
+from imbalance import cli, params, warm
 from imbalance.cli import UserError
 
 USAGE = "usage: python -m stages.train <remedy> <seed>"
@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {p.seeds}; pick one of them")
     # TensorFlow's C++ start-up chatter would drown the one-line-per-epoch progress.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warm.delegate("stages.train", p.runtime.warm_idle_s)
     from imbalance import train
 
     train.run(p, name, seed)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, fast_exit=True)

@@ -1,0 +1,374 @@
+"""A warm start for the training stages: fork them from a process that imported TensorFlow.
+
+Why: DVC runs every stage as a fresh process, and a training stage spent ~3 s importing
+TensorFlow and Keras and ~0.8 s tearing them down again — for a study of 7 to 80 short
+trainings the largest overhead the benchmark (``bench/``) found. On Linux, the first
+training stage starts a background *server* (``python -m imbalance.warm``) that imports
+them once and waits. Every training stage process (the *client*) checks its arguments and
+params, then hands the server its arguments, environment, working directory and
+stdin/stdout/stderr; the server forks a *child* that runs the stage exactly as
+``python -m stages.train`` would, and relays its exit status back to the client, which
+exits with it. DVC sees an ordinary command.
+
+Why a fork per stage and not one long-lived worker: the server imports modules but runs
+no TensorFlow op, so every child sets up thread pools, seeds and op determinism from
+scratch like a cold process, and inherits no state from earlier stages — the outputs are
+byte-identical to a cold run (tests/test_warm.py).
+
+Lifecycle and failures:
+
+- one server per (Python, project directory, its source code, TensorFlow-relevant
+  environment variables): the key hashes them, so an edited source file or another venv
+  gets a fresh server and the stale one idles out;
+- it exits after ``runtime.warm_idle_s`` seconds without a job (0 = never used);
+- SIGINT / SIGTERM / SIGHUP of the client are forwarded to the child (the usual
+  ``error: interrupted`` line and status 130); if the client is killed outright, the
+  server kills the child, so a killed DVC run leaves no training behind;
+- anything that goes wrong before the server has accepted the job (not Linux, the server
+  cannot start, a socket error, a server exiting just then) runs the stage in the
+  client's own process instead, after one line on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import runpy
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+#: Environment variables read when TensorFlow / Keras are imported: part of the key.
+IMPORT_ENV = ("TF_", "KERAS_", "XLA_", "OMP_", "MKL_", "KMP_", "CUDA_", "LD_", "PYTHON")
+#: Seconds a client waits for a new server's imports before running the stage itself.
+START_TIMEOUT_S = 120.0
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_serving = False  # True inside a forked child: the stage runs here
+
+
+def serving() -> bool:
+    """Whether this process is a child forked by the warm server."""
+    return _serving
+
+
+def key() -> str:
+    """What a server's imported modules depend on; a different key needs another server."""
+    h = hashlib.sha256()
+    for part in (sys.executable, sys.version, str(PROJECT)):
+        h.update(part.encode() + b"\0")
+    for path in sorted([*PROJECT.glob("imbalance/*.py"), *PROJECT.glob("stages/*.py")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(os.environ):
+        if name.startswith(IMPORT_ENV):
+            h.update(f"{name}={os.environ[name]}\0".encode())
+    return h.hexdigest()[:24]
+
+
+def socket_path(k: str) -> Path:
+    """Short (AF_UNIX paths are capped near 108 bytes) and per user."""
+    return Path(tempfile.gettempdir()) / f"imbalance-warm-{os.getuid()}-{k}.sock"
+
+
+# --------------------------------------------------------------------------- client
+def delegate(module: str, idle_s: int) -> None:
+    """Run the stage ``module`` in a warm child and exit with its status.
+
+    Returns (so the caller runs the stage itself) when the warm start is off, not
+    available, or the server did not accept the job; then nothing of the stage has run.
+    """
+    if _serving or idle_s <= 0 or sys.platform != "linux":
+        return
+    try:
+        conn = _connect_or_start(socket_path(key()), idle_s)
+        status = _run_remote(conn, module)
+    except OSError as err:
+        print(f"note: no warm TensorFlow process ({err}); training here", file=sys.stderr)
+        return
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _try_connect(path: Path) -> socket.socket | None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(str(path))
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
+    """Connect to the server for this key, starting it (once, under a lock) if needed."""
+    conn = _try_connect(path)
+    if conn is not None:
+        return conn
+    lock_fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        conn = _try_connect(path)
+        if conn is not None:
+            return conn
+        path.unlink(missing_ok=True)  # a server that died without cleaning up
+        log = os.open(f"{path}.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "imbalance.warm", str(path), str(idle_s)],
+                cwd=PROJECT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # not in the client's process group: no Ctrl-C
+            )
+        finally:
+            os.close(log)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (conn := _try_connect(path)) is None:
+            if proc.poll() is not None:
+                raise OSError(f"the server exited with status {proc.returncode}, see {path}.log")
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise OSError(f"the server did not start within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.02)
+        return conn
+    finally:
+        os.close(lock_fd)
+
+
+def _run_remote(conn: socket.socket, module: str) -> int | None:
+    """Send the job; return the child's exit status, or None if it was never started."""
+    from imbalance import profile
+
+    fds = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            fds.append(fd)
+        except OSError:  # closed: the child gets /dev/null there
+            fds.append(os.open(os.devnull, os.O_RDWR))
+    request = {
+        "module": module,
+        "argv": sys.argv[1:],
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "t0": profile.process_start_unix(),
+    }
+    with conn:
+        socket.send_fds(conn, [json.dumps(request).encode()], fds)
+        if conn.recv(64) != b"RUN":
+            return None  # the server was exiting; nothing ran
+        for sig in FORWARDED:
+            signal.signal(sig, lambda n, _frame: conn.send(f"SIG {n}".encode()))
+        while True:
+            reply = conn.recv(64)
+            if reply.startswith(b"EXIT "):
+                return int(reply[5:])
+            if not reply:
+                print(
+                    "error: the warm TensorFlow process died during the stage; run it "
+                    "again, or set runtime.warm_idle_s: 0 to train without it",
+                    file=sys.stderr,
+                )
+                return 1
+
+
+# --------------------------------------------------------------------------- server
+def _preload() -> None:
+    """Import (never run) what a training stage imports."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import dvclive.keras  # noqa: F401
+    import keras  # noqa: F401
+    import sklearn.utils.class_weight  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    # Not stages.train itself: runpy runs it fresh as __main__ in every child.
+    from imbalance import model, remedies, train  # noqa: F401
+
+
+def serve(path: Path, idle_s: float) -> None:
+    """Accept jobs, fork a child per job, relay exit statuses; exit when idle."""
+    _preload()
+    os.chdir("/")  # hold no project directory (tests kill by working directory)
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    old_umask = os.umask(0o077)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    listener.listen(16)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(wake_r, selectors.EVENT_READ, "child")
+    jobs: dict[int, socket.socket | None] = {}  # child pid -> client (None: client gone)
+    idle_since = time.monotonic()
+
+    while jobs or time.monotonic() - idle_since < idle_s:
+        for item, _ in sel.select(timeout=1.0):
+            if item.data == "accept":
+                conn, _addr = listener.accept()
+                pid = _start_job(conn, listener, sel, wake_r, wake_w)
+                if pid is not None:
+                    jobs[pid] = conn
+                    sel.register(conn, selectors.EVENT_READ, pid)
+            elif item.data == "child":
+                _drain(wake_r)
+                for pid, code in _reap():
+                    conn = jobs.pop(pid, None)
+                    if conn is not None:
+                        sel.unregister(conn)
+                        _send_quietly(conn, f"EXIT {code}".encode())
+                        conn.close()
+                if not jobs:
+                    idle_since = time.monotonic()
+            else:
+                pid, conn = item.data, item.fileobj
+                try:
+                    message = conn.recv(64)
+                except OSError:
+                    message = b""
+                if message.startswith(b"SIG "):
+                    _kill(pid, int(message[4:]))
+                elif not message:  # the client is gone: so is the point of the job
+                    _kill(pid, signal.SIGKILL)
+                    sel.unregister(conn)
+                    conn.close()
+                    jobs[pid] = None  # reaped when the kill lands
+    # Idle: stop taking jobs first; a client caught in between gets no "RUN" and trains
+    # in its own process.
+    path.unlink(missing_ok=True)
+    listener.close()
+
+
+def _drain(fd: int) -> None:
+    """Empty the signal wake-up pipe (its bytes only say "a signal came")."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _reap() -> list[tuple[int, int]]:
+    done = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return done
+        if pid == 0:
+            return done
+        code = os.waitstatus_to_exitcode(status)
+        done.append((pid, code if code >= 0 else 128 - code))
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _send_quietly(conn: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):  # the client may be gone
+        conn.send(data)
+
+
+def _start_job(
+    conn: socket.socket, listener: socket.socket, sel: selectors.BaseSelector, *wake: int
+) -> int | None:
+    """Receive one request and fork its child; None if the request was unusable."""
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
+        request = json.loads(data)
+        if len(fds) != 3:
+            raise ValueError(f"expected 3 file descriptors, got {len(fds)}")
+    except (OSError, ValueError) as err:
+        print(f"bad request: {err}", file=sys.stderr, flush=True)
+        conn.close()
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for sock in [listener, *(key.fileobj for key in sel.get_map().values())]:
+                if isinstance(sock, socket.socket):
+                    sock.close()
+            conn.close()
+            for fd in wake:
+                os.close(fd)
+            code = _child(request, fds)
+        except BaseException:  # report anything, then leave without clean-up
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    _send_quietly(conn, b"RUN")
+    return pid
+
+
+def _child(request: dict, fds: list[int]) -> int:
+    """Become the stage process the client would have been; return its exit status."""
+    global _serving
+    _serving = True
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdout.reconfigure(line_buffering=os.isatty(1))
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["-m", *request["argv"]]
+
+    from imbalance import profile
+
+    profile.set_origin(float(request["t0"]), warm=True)
+    code: int = 0
+    try:
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        if isinstance(done.code, int):
+            code = done.code
+        elif done.code is not None:
+            print(done.code, file=sys.stderr)
+            code = 1
+    except BaseException:  # what an uncaught exception does in a process
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+
+if __name__ == "__main__":
+    # Through the imported module, not this ``__main__`` copy: the children's stage code
+    # imports ``imbalance.warm`` and must see *its* ``_serving`` flag set.
+    from imbalance import warm
+
+    warm.serve(Path(sys.argv[1]), float(sys.argv[2]))
