@@ -211,9 +211,7 @@ print(json.dumps({{"train_s": train_s, "epochs": epochs}}))
     walls, train_s, epochs = [], [], {}
     for _ in range(runs):
         copy_tree(plain)
-        # In-process: no warm server (imbalance/warm.py) may run a stage elsewhere.
-        plain_params = {**params, "runtime": {"warm_idle_s": 0}} if "runtime" in params else params
-        (plain / "params.yaml").write_text(yaml.safe_dump(plain_params, sort_keys=False))
+        shutil.copy2(project / "params.yaml", plain / "params.yaml")
         start = time.perf_counter()
         out = subprocess.run(
             [sys.executable, "-c", code], cwd=plain, capture_output=True, text=True

@@ -17,7 +17,9 @@ from imbalance.cli import UserError
 USAGE = "usage: python -m stages.train <remedy> <seed>"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
+    """``warm_start``: as the stage process, hand the run to a warm child
+    (:mod:`imbalance.warm`) when one is available; a caller in-process never does."""
     p = params.load()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
@@ -32,11 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {p.seeds}; pick one of them")
     # TensorFlow's C++ start-up chatter would drown the one-line-per-epoch progress.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warm.delegate("stages.train", p.runtime.warm_idle_s)
+    if warm_start:
+        warm.delegate("stages.train", p.runtime.warm_idle_s)
     from imbalance import train
 
     train.run(p, name, seed)
 
 
 if __name__ == "__main__":
-    cli.run(main, fast_exit=True)
+    cli.run(lambda: main(warm_start=True), fast_exit=True)
