@@ -40,6 +40,7 @@ import runpy
 import selectors
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -76,8 +77,15 @@ def key() -> str:
 
 
 def socket_path(k: str) -> Path:
-    """Short (AF_UNIX paths are capped near 108 bytes) and per user."""
-    return Path(tempfile.gettempdir()) / f"imbalance-warm-{os.getuid()}-{k}.sock"
+    """In a directory only this user can enter (the socket is handed file descriptors
+    and the environment), short (AF_UNIX paths are capped near 108 bytes)."""
+    private = Path(tempfile.gettempdir()) / f"imbalance-warm-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        private.mkdir(mode=0o700)
+    st = os.lstat(private)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError(f"{private} is not a private directory of this user")
+    return private / f"{k}.sock"
 
 
 # --------------------------------------------------------------------------- client
