@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from imbalance import params, split
+from imbalance import params, split, warm
 from imbalance.cli import run
 
 
-def main() -> None:
+def main(*, warm_start: bool = False) -> None:
     p = params.load()
+    if warm_start:
+        warm.delegate("stages.split", p.runtime.warm_idle_s, "numpy")
     raw = split.load_raw()
     counts = split.write_cifar2(split.CIFAR2_DIR, raw, p.classes, p.split, p.seeds)
     split.write_reports(counts, p.split.validation)
@@ -15,4 +17,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(lambda: main(warm_start=True))
