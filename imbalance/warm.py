@@ -54,19 +54,6 @@ IMPORT_ENV = ("TF_", "KERAS_", "XLA_", "OMP_", "MKL_", "KMP_", "CUDA_", "LD_", "
 #: Seconds a client waits for a new server's imports before running the stage itself.
 START_TIMEOUT_S = 120.0
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-#: What a server imports (and never runs) before it forks, per kind of stage. Only the
-#: training stages' server holds TensorFlow; evaluate, compare and split get their
-#: scikit-learn / SciPy / Matplotlib imports from a server that never imported it.
-PRELOAD = {
-    "tensorflow": (
-        "keras",
-        "tensorflow",
-        "dvclive.keras",
-        "sklearn.utils.class_weight",
-        "imbalance.train",
-    ),
-    "numpy": ("imbalance.evaluate", "imbalance.compare", "imbalance.figures", "imbalance.split"),
-}
 
 _serving = False  # True inside a forked child: the stage runs here
 
@@ -76,10 +63,10 @@ def serving() -> bool:
     return _serving
 
 
-def key(preload: str) -> str:
+def key() -> str:
     """What a server's imported modules depend on; a different key needs another server."""
     h = hashlib.sha256()
-    for part in (preload, sys.executable, sys.version, str(PROJECT)):
+    for part in (sys.executable, sys.version, str(PROJECT)):
         h.update(part.encode() + b"\0")
     for path in sorted([*PROJECT.glob("imbalance/*.py"), *PROJECT.glob("stages/*.py")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -102,8 +89,8 @@ def socket_path(k: str) -> Path:
 
 
 # --------------------------------------------------------------------------- client
-def delegate(module: str, idle_s: int, preload: str) -> None:
-    """Run the stage ``module`` in a child of the ``preload`` server; exit with its status.
+def delegate(module: str, idle_s: int) -> None:
+    """Run the stage ``module`` in a warm child and exit with its status.
 
     Returns (so the caller runs the stage itself) when the warm start is off, not
     available, or the server did not accept the job; then nothing of the stage has run.
@@ -111,10 +98,10 @@ def delegate(module: str, idle_s: int, preload: str) -> None:
     if _serving or idle_s <= 0 or sys.platform != "linux":
         return
     try:
-        conn = _connect_or_start(socket_path(key(preload)), idle_s, preload)
+        conn = _connect_or_start(socket_path(key()), idle_s)
         status = _run_remote(conn, module)
     except OSError as err:
-        print(f"note: no warm process ({err}); running the stage in this one", file=sys.stderr)
+        print(f"note: no warm TensorFlow process ({err}); training here", file=sys.stderr)
         return
     if status is None:
         return
@@ -133,7 +120,7 @@ def _try_connect(path: Path) -> socket.socket | None:
     return s
 
 
-def _connect_or_start(path: Path, idle_s: int, preload: str) -> socket.socket:
+def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
     """Connect to the server for this key, starting it (once, under a lock) if needed."""
     conn = _try_connect(path)
     if conn is not None:
@@ -148,7 +135,7 @@ def _connect_or_start(path: Path, idle_s: int, preload: str) -> socket.socket:
         log = os.open(f"{path}.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "imbalance.warm", str(path), str(idle_s), preload],
+                [sys.executable, "-m", "imbalance.warm", str(path), str(idle_s)],
                 cwd=PROJECT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -200,26 +187,29 @@ def _run_remote(conn: socket.socket, module: str) -> int | None:
                 return int(reply[5:])
             if not reply:
                 print(
-                    "error: the warm process died during the stage; run it again, or "
-                    "set runtime.warm_idle_s: 0 to run stages without it",
+                    "error: the warm TensorFlow process died during the stage; run it "
+                    "again, or set runtime.warm_idle_s: 0 to train without it",
                     file=sys.stderr,
                 )
                 return 1
 
 
 # --------------------------------------------------------------------------- server
-def _preload(preload: str) -> None:
-    """Import (never run) what the stages this server forks import."""
-    import importlib
-
+def _preload() -> None:
+    """Import (never run) what a training stage imports."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for name in PRELOAD[preload]:  # not the stages/ modules: runpy runs those fresh
-        importlib.import_module(name)
+    import dvclive.keras  # noqa: F401
+    import keras  # noqa: F401
+    import sklearn.utils.class_weight  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    # Not stages.train itself: runpy runs it fresh as __main__ in every child.
+    from imbalance import model, remedies, train  # noqa: F401
 
 
-def serve(path: Path, idle_s: float, preload: str) -> None:
+def serve(path: Path, idle_s: float) -> None:
     """Accept jobs, fork a child per job, relay exit statuses; exit when idle."""
-    _preload(preload)
+    _preload()
     os.chdir("/")  # hold no project directory (tests kill by working directory)
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
@@ -389,4 +379,4 @@ if __name__ == "__main__":
     # imports ``imbalance.warm`` and must see *its* ``_serving`` flag set.
     from imbalance import warm
 
-    warm.serve(Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3])
+    warm.serve(Path(sys.argv[1]), float(sys.argv[2]))

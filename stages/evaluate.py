@@ -8,11 +8,10 @@ from __future__ import annotations
 import sys
 
 from imbalance import params as params_mod
-from imbalance import warm
 from imbalance.cli import UserError, run
 
 
-def main(*, warm_start: bool = False) -> None:
+def main() -> None:
     params = params_mod.load()
     args = sys.argv[1:]
     if len(args) != 1 or not args[0].isdigit():
@@ -20,12 +19,10 @@ def main(*, warm_start: bool = False) -> None:
     seed = int(args[0])
     if seed not in params.seeds:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {params.seeds}")
-    if warm_start:
-        warm.delegate("stages.evaluate", params.runtime.warm_idle_s, "numpy")
     from imbalance.evaluate import evaluate_seed
 
     evaluate_seed(params, seed)
 
 
 if __name__ == "__main__":
-    run(lambda: main(warm_start=True))
+    run(main)

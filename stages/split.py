@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from imbalance import params, split, warm
+from imbalance import params, split
 from imbalance.cli import run
 
 
-def main(*, warm_start: bool = False) -> None:
+def main() -> None:
     p = params.load()
-    if warm_start:
-        warm.delegate("stages.split", p.runtime.warm_idle_s, "numpy")
     raw = split.load_raw()
     counts = split.write_cifar2(split.CIFAR2_DIR, raw, p.classes, p.split, p.seeds)
     split.write_reports(counts, p.split.validation)
@@ -17,4 +15,4 @@ def main(*, warm_start: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    run(lambda: main(warm_start=True))
+    run(main)

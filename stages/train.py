@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     # TensorFlow's C++ start-up chatter would drown the one-line-per-epoch progress.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if warm_start:
-        warm.delegate("stages.train", p.runtime.warm_idle_s, "tensorflow")
+        warm.delegate("stages.train", p.runtime.warm_idle_s)
     from imbalance import train
 
     train.run(p, name, seed)
