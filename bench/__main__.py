@@ -6,6 +6,8 @@ with one seed and the study's seven remedies, and measures, each figure the medi
 ``--runs`` repetitions:
 
 - the limit: ``fit`` throughput of the 15,458-parameter model on in-memory tensors;
+- limit, ``dvc repro --force`` and reference are measured in rounds, and each ratio
+  within its round (this machine's speed drifts by 10-20 % within minutes);
 - fetch + split wall time from the archive;
 - ``dvc repro --force`` of the whole study, and per stage its wall time, the time before
   its first training step, its in-stage training throughput (as a ratio of the limit)
@@ -15,8 +17,6 @@ with one seed and the study's seven remedies, and measures, each figure the medi
   order in a plain copy of the project — timed from process start to exit, with the
   training part alone beside it (deterministic, so the epochs match the pipeline's —
   checked);
-- repro and reference alternate and the ratio is the median of the per-pair ratios (this
-  machine's speed drifts by 10-20 % over minutes);
 - DVC's own share: ``dvc repro --force`` wall time minus the stage processes' wall times;
 - a no-op ``dvc repro``.
 
@@ -246,13 +246,14 @@ def main() -> None:
         fetch_split.append(sh([*dvc, "repro", "--force", "split"], project, env))
         print(f"fetch+split run {i + 1}: {fetch_split[-1]:.1f} s", file=sys.stderr)
 
-    limit = limit_throughput(project, p["train"]["batch_size"], 4, args.runs)
-    print(f"limit: {limit:.0f} images/s", file=sys.stderr)
-
-    # Pipeline and reference alternate, and the ratio is taken per pair: this machine's
-    # speed drifts by 10-20 % over minutes, which would otherwise land on one side only.
-    repro_walls, stage_runs, dvc_share, ref_walls, ref_trains, ratios = [], [], [], [], [], []
+    # Limit, pipeline and reference are measured in turn, and every ratio within its own
+    # round: this machine's speed drifts by 10-20 % over minutes, which would otherwise
+    # land on one side of a ratio only.
+    limits, repro_walls, stage_runs, dvc_share, ref_walls, ref_trains, ratios = (
+        [] for _ in range(7)
+    )
     for i in range(args.repro_runs):
+        limits.append(limit_throughput(project, p["train"]["batch_size"], 4, 1))
         prof = Path(tempfile.mkstemp(prefix="bench-profile-", suffix=".jsonl")[1])
         repro_walls.append(
             sh([*dvc, "repro", "--force"], project, dict(env, IMBALANCE_PROFILE=str(prof)))
@@ -260,21 +261,23 @@ def main() -> None:
         stage_runs.append(per_stage(read_profile(prof)))
         prof.unlink()
         dvc_share.append(repro_walls[-1] - sum(r["wall_s"] for r in stage_runs[-1].values()))
+        for row in stage_runs[-1].values():
+            if "images_per_s" in row:
+                row["throughput_ratio"] = row["images_per_s"] / limits[-1]
         ref_wall, ref_train, ref_epochs = reference(project, args.work)
         ref_walls.append(ref_wall)
         ref_trains.append(ref_train)
         ratios.append(repro_walls[-1] / ref_wall)
         print(
-            f"pair {i + 1}: dvc repro --force {repro_walls[-1]:.1f} s, reference "
-            f"{ref_wall:.1f} s ({ref_train:.1f} s training), ratio {ratios[-1]:.2f}",
+            f"round {i + 1}: limit {limits[-1]:.0f} images/s, dvc repro --force "
+            f"{repro_walls[-1]:.1f} s, reference {ref_wall:.1f} s ({ref_train:.1f} s "
+            f"training), ratio {ratios[-1]:.2f}",
             file=sys.stderr,
         )
     stages = median_rows(stage_runs)
+    limit = statistics.median(limits)
     noop = [sh([*dvc, "repro"], project, env) for _ in range(args.runs)]
 
-    for row in stages.values():
-        if "images_per_s" in row:
-            row["throughput_ratio"] = round(row["images_per_s"] / limit, 3)
     pipeline_epochs = {k.split()[1]: int(v["epochs"]) for k, v in stages.items() if "epochs" in v}
     results = {
         "machine": {
@@ -287,6 +290,7 @@ def main() -> None:
         "runs": args.runs,
         "repro_runs": args.repro_runs,
         "limit_images_per_s": round(limit, 1),
+        "limit_images_per_s_rounds": [round(x, 1) for x in limits],
         "fetch_split_s": round(statistics.median(fetch_split), 2),
         "repro_force_s": round(statistics.median(repro_walls), 2),
         "reference_s": round(statistics.median(ref_walls), 2),
@@ -312,7 +316,10 @@ def print_table(r: dict) -> None:
         f"machine: {r['machine']['cpu_count']} cores, {r['machine']['processor']}, "
         f"Python {r['machine']['python']}"
     )
-    print(f"figures are medians of {r['runs']} runs ({r['repro_runs']} for the full repro)\n")
+    print(
+        f"figures are medians of {r['runs']} runs ({r['repro_runs']} rounds of limit, "
+        "full repro and reference; ratios within each round)\n"
+    )
     lines = [
         ("limit: fit on in-memory tensors", f"{r['limit_images_per_s']:.0f} images/s", ""),
         (

@@ -87,6 +87,7 @@ TINY_PARAMS: dict[str, Any] = {
     "split.val_fraction": 0.25,  # holds out 5 of 20 and 2 of 6 per class
     "train.max_epochs": 2,
     "train.batch_size": 16,
+    "runtime.warm_idle_s": 10,  # every tiny project has its own warm server: short-lived
 }
 TINY_TRAIN, TINY_TEST = 30, 10  # images per class in the tiny_project source
 
