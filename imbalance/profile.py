@@ -3,8 +3,9 @@
 DVC runs every stage as a fresh process, so the benchmark cannot time stages from the
 inside of one Python process. With ``IMBALANCE_PROFILE=<file>`` in the environment, each
 stage appends JSON lines to that file: events (``mark``) with the seconds since the
-process started (imports and data loading included), and at exit its wall time and peak
-resident memory. Without the variable every call is a no-op costing one dict lookup.
+process started (imports and data loading included; for a warm stage, see
+:mod:`imbalance.warm`, since its client process started), and at exit its wall time and
+peak resident memory. Without the variable every call is a no-op costing one dict lookup.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def process_start_unix() -> float:
     return time.time() - (uptime - start_ticks / ticks)
 
 
-def set_origin(t0: float, *, warm: bool) -> None:
-    """Count stage time from ``t0`` (the client's start), and tag records as warm."""
-    _origin.update(t0=t0, warm=float(warm))
+def set_origin(t0: float) -> None:
+    """In a warm child: count stage time from ``t0`` (its client's start), tag as warm."""
+    _origin["t0"] = t0
 
 
 def enabled() -> bool:
@@ -53,7 +54,7 @@ def mark(event: str, **fields: object) -> None:
         else sys.argv[0],
         "event": event,
         "t": round(time.time() - process_start_unix(), 4),
-        "warm": bool(_origin.get("warm")),
+        "warm": "t0" in _origin,
         "unix": round(time.time(), 4),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **fields,

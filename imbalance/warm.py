@@ -58,11 +58,6 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _serving = False  # True inside a forked child: the stage runs here
 
 
-def serving() -> bool:
-    """Whether this process is a child forked by the warm server."""
-    return _serving
-
-
 def key() -> str:
     """What a server's imported modules depend on; a different key needs another server."""
     h = hashlib.sha256()
@@ -179,19 +174,21 @@ def _run_remote(conn: socket.socket, module: str) -> int | None:
         socket.send_fds(conn, [json.dumps(request).encode()], fds)
         if conn.recv(64) != b"RUN":
             return None  # the server was exiting; nothing ran
+        # From here on the stage runs in the child: no fallback, whatever happens.
         for sig in FORWARDED:
-            signal.signal(sig, lambda n, _frame: conn.send(f"SIG {n}".encode()))
-        while True:
-            reply = conn.recv(64)
-            if reply.startswith(b"EXIT "):
-                return int(reply[5:])
-            if not reply:
-                print(
-                    "error: the warm TensorFlow process died during the stage; run it "
-                    "again, or set runtime.warm_idle_s: 0 to train without it",
-                    file=sys.stderr,
-                )
-                return 1
+            signal.signal(sig, lambda n, _frame: _send_quietly(conn, f"SIG {n}".encode()))
+        try:
+            reply = conn.recv(64)  # "EXIT <status>", or nothing if the server died
+        except OSError:
+            reply = b""
+        if reply.startswith(b"EXIT "):
+            return int(reply[5:])
+        print(
+            "error: the warm TensorFlow process died during the stage; run it again, or "
+            "set runtime.warm_idle_s: 0 to train without it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 # --------------------------------------------------------------------------- server
@@ -304,6 +301,7 @@ def _start_job(
     conn: socket.socket, listener: socket.socket, sel: selectors.BaseSelector, *wake: int
 ) -> int | None:
     """Receive one request and fork its child; None if the request was unusable."""
+    fds: list[int] = []
     try:
         data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
         request = json.loads(data)
@@ -311,6 +309,8 @@ def _start_job(
             raise ValueError(f"expected 3 file descriptors, got {len(fds)}")
     except (OSError, ValueError) as err:
         print(f"bad request: {err}", file=sys.stderr, flush=True)
+        for fd in fds:
+            os.close(fd)
         conn.close()
         return None
     sys.stdout.flush()
@@ -356,7 +356,7 @@ def _child(request: dict, fds: list[int]) -> int:
 
     from imbalance import profile
 
-    profile.set_origin(float(request["t0"]), warm=True)
+    profile.set_origin(float(request["t0"]))
     code: int = 0
     try:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
