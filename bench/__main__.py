@@ -7,7 +7,7 @@ with one seed and the study's seven remedies, and measures, each figure the medi
 
 - the limit: ``fit`` throughput of the 15,458-parameter model on in-memory tensors;
 - limit, ``dvc repro --force`` and reference are measured in rounds, and each ratio
-  within its round (this machine's speed drifts by 10-20 % within minutes);
+  within its round (this machine's speed drifts by 10-40 % within minutes);
 - fetch + split wall time from the archive;
 - ``dvc repro --force`` of the whole study, and per stage its wall time, the time before
   its first training step, its in-stage training throughput (as a ratio of the limit)
@@ -247,7 +247,7 @@ def main() -> None:
         print(f"fetch+split run {i + 1}: {fetch_split[-1]:.1f} s", file=sys.stderr)
 
     # Limit, pipeline and reference are measured in turn, and every ratio within its own
-    # round: this machine's speed drifts by 10-20 % over minutes, which would otherwise
+    # round: this machine's speed drifts by 10-40 % over minutes, which would otherwise
     # land on one side of a ratio only.
     limits, repro_walls, stage_runs, dvc_share, ref_walls, ref_trains, ratios = (
         [] for _ in range(7)
@@ -332,7 +332,7 @@ def print_table(r: dict) -> None:
         ("  of which training", f"{r['reference_training_s']:.1f} s", ""),
         ("DVC's share of the repro (outside stages)", f"{r['dvc_share_s']:.1f} s", ""),
         (
-            "repro / reference (median of pairs)",
+            "repro / reference (median of rounds)",
             f"{r['repro_vs_reference']:.2f}",
             TARGETS["repro_vs_reference"],
         ),
