@@ -152,7 +152,7 @@ def median_rows(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, 
     return out
 
 
-def limit_throughput(project: Path, batch_size: int, epochs: int, runs: int) -> float:
+def limit_throughput(project: Path, batch_size: int, epochs: int) -> float:
     """Images/s of plain `fit` on in-memory tensors (batched once, cached, prefetched, no
     shuffle, no validation, no callbacks but a timer): nothing in the pipeline beats it."""
     code = f"""
@@ -174,15 +174,10 @@ ds = ds.prefetch(tf.data.AUTOTUNE)
 m.fit(ds, epochs={epochs}, verbose=0, callbacks=[T()])
 print(json.dumps([len(x) / t for t in times[1:]]))
 """
-    rates = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
-        )
-        if out.returncode != 0:
-            sys.exit(f"error: limit measurement failed:\n{out.stderr[-2000:]}")
-        rates.append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])))
-    return statistics.median(rates)
+    out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"error: limit measurement failed:\n{out.stderr[-2000:]}")
+    return statistics.median(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def reference(project: Path, work: Path) -> tuple[float, float, dict[str, int]]:
@@ -253,7 +248,7 @@ def main() -> None:
         [] for _ in range(7)
     )
     for i in range(args.repro_runs):
-        limits.append(limit_throughput(project, p["train"]["batch_size"], 4, 1))
+        limits.append(limit_throughput(project, p["train"]["batch_size"], 4))
         prof = Path(tempfile.mkstemp(prefix="bench-profile-", suffix=".jsonl")[1])
         repro_walls.append(
             sh([*dvc, "repro", "--force"], project, dict(env, IMBALANCE_PROFILE=str(prof)))

@@ -493,6 +493,24 @@ def tool_env() -> dict[str, str]:
     return env
 
 
+def live_pids(predicate: Callable[[list[bytes], Path], bool]) -> set[int]:
+    """PIDs of live (not zombie) processes whose (argv, cwd) satisfy ``predicate``; tests
+    that kill or wait for processes must pick only their own (other pipelines may run)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = (entry / "cwd").resolve()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and predicate(argv, cwd):
+            found.add(int(entry.name))
+    return found
+
+
 @dataclass
 class TinyProject:
     """A git + DVC repository holding a copy of the project, set up for tiny data.

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, TinyProject, tool_env
+from conftest import VENV_BIN, TinyProject, live_pids, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -32,21 +32,10 @@ def trimmed(project: TinyProject) -> TinyProject:
     return project
 
 
-def stage_pids(module: str, cwd: Path) -> list[int]:
-    """PIDs of `python -m <module>` processes running in ``cwd`` (this test's project
-    only: other pipelines may be running on the machine)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            where = (entry / "cwd").resolve()
-        except OSError:
-            continue
-        if b"-m" in cmd and module.encode() in cmd and where == cwd.resolve():
-            pids.append(int(entry.name))
-    return pids
+def stage_pids(module: str, cwd: Path) -> set[int]:
+    """PIDs of `python -m <module>` processes running in ``cwd`` (this test's project)."""
+    here, name = cwd.resolve(), module.encode()
+    return live_pids(lambda argv, where: b"-m" in argv and name in argv and where == here)
 
 
 def start_repro(project: TinyProject) -> subprocess.Popen[str]:

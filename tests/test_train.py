@@ -232,12 +232,16 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
 
 
 # --------------------------------------------------------------------------- bad input
+def stage_env(**extra: str) -> dict[str, str]:
+    """Environment of ``python -m stages.train`` run in a tiny project outside the repo."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
 def run_stage(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
         [sys.executable, "-m", "stages.train", *args],
         cwd=cwd,
-        env=env,
+        env=stage_env(),
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_train import OUTPUT_DIRS, ROOT, edit_params, files_under, make_project
+from conftest import live_pids
+from test_train import OUTPUT_DIRS, ROOT, edit_params, files_under, make_project, stage_env
 
 
 @pytest.fixture
@@ -22,10 +23,6 @@ def project(tmp_path: Path) -> Path:
     root.mkdir()
     make_project(root)
     return root
-
-
-def stage_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
 def start_stage(project: Path, *args: str) -> subprocess.Popen[str]:
@@ -39,29 +36,12 @@ def start_stage(project: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def pids_where(predicate: object) -> set[int]:
-    """PIDs of live processes whose (cmdline bytes, cwd) satisfy ``predicate``."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes()
-            cwd = (entry / "cwd").resolve()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and predicate(cmd, cwd):  # type: ignore[operator]
-            found.add(int(entry.name))
-    return found
-
-
 def servers() -> set[int]:
-    return pids_where(lambda cmd, cwd: b"imbalance.warm" in cmd)
+    return live_pids(lambda argv, cwd: b"imbalance.warm" in argv)
 
 
 def running_in(project: Path) -> set[int]:
-    return pids_where(lambda cmd, cwd: cwd == project.resolve())
+    return live_pids(lambda argv, cwd: cwd == project.resolve())
 
 
 def long_training(project: Path) -> None:
