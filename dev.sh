@@ -30,7 +30,7 @@ task=${1:-}
 case "$task" in
   repro) setup; dvc repro "$@" ;;
   test) setup; python -m pytest "$@" ;;
-  report) setup; python -m imbalance.report "$@" ;;
+  report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
   *) echo "usage: ./dev.sh repro|test|report|bench|lint [args...]" >&2; exit 2 ;;

@@ -3,7 +3,7 @@
 Stages wrap their body in :func:`run`. Problems the user can fix raise :class:`UserError`
 with a message that names the input and what to do; :func:`run` prints it as a single
 ``error: ...`` line on stderr and exits with status 2. Outputs are written atomically
-(:mod:`imbalance.io`), so an error or a kill leaves no partial file behind.
+(:mod:`imbalance.files`), so an error or a kill leaves no partial file behind.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def run(main: Callable[[], None], *, fast_exit: bool = False) -> None:
     ``fast_exit``: after success, leave with ``os._exit`` — for stages whose outputs are
     all written and closed by then, it skips TensorFlow's ~0.8 s interpreter teardown.
     """
-    from imbalance import profile
+    from imbalance.tools import profile
 
     try:
         main()

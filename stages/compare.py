@@ -1,6 +1,6 @@
 """Stage compare: the comparative study over every remedy and seed.
 
-``python -m stages.compare``; see :mod:`imbalance.compare` for what it writes.
+``python -m stages.compare``; see :mod:`imbalance.analysis.compare` for what it writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def main() -> None:
     params = params_mod.load()
     if sys.argv[1:]:
         raise UserError("usage: python -m stages.compare (takes no arguments)")
-    from imbalance.compare import run_compare
+    from imbalance.analysis.compare import run_compare
 
     run_compare(params)
 

@@ -1,6 +1,6 @@
 """Stage evaluate@<seed>: metrics and plot data of every remedy trained with that seed.
 
-``python -m stages.evaluate <seed>``; see :mod:`imbalance.evaluate` for what it writes.
+``python -m stages.evaluate <seed>``; see :mod:`imbalance.analysis.evaluate` for what it writes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main() -> None:
     seed = int(args[0])
     if seed not in params.seeds:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {params.seeds}")
-    from imbalance.evaluate import evaluate_seed
+    from imbalance.analysis.evaluate import evaluate_seed
 
     evaluate_seed(params, seed)
 

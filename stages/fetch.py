@@ -1,9 +1,10 @@
-"""DVC stage `fetch`: get CIFAR-10 from `data.source` into data/raw (see imbalance/fetch.py)."""
+"""DVC stage `fetch`: CIFAR-10 from `data.source` into data/raw (imbalance/data/fetch.py)."""
 
 from __future__ import annotations
 
-from imbalance import fetch, params
+from imbalance import params
 from imbalance.cli import run
+from imbalance.data import fetch
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""DVC stage `split`: data/raw -> data/cifar2 + class counts (see imbalance/split.py)."""
+"""DVC stage `split`: data/raw -> data/cifar2 + class counts (see imbalance/data/split.py)."""
 
 from __future__ import annotations
 
-from imbalance import params, split
+from imbalance import params
 from imbalance.cli import run
+from imbalance.data import split
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python -m stages.train <remedy> <seed>
 
-Thin on purpose: params, arguments, then the library (:func:`imbalance.train.run`). The
+Thin on purpose: params, arguments, then the library (:func:`imbalance.training.train.run`). The
 only stage that imports TensorFlow, and only after the arguments and inputs are checked.
 """
 
@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import sys
 
-from imbalance import cli, params, warm
+from imbalance import cli, params
 from imbalance.cli import UserError
+from imbalance.tools import warm
 
 USAGE = "usage: python -m stages.train <remedy> <seed>"
 
 
 def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     """``warm_start``: as the stage process, hand the run to a warm child
-    (:mod:`imbalance.warm`) when one is available; a caller in-process never does."""
+    (:mod:`imbalance.tools.warm`) when one is available; a caller in-process never does."""
     p = params.load()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if warm_start:
         warm.delegate("stages.train", p.runtime.warm_idle_s)
-    from imbalance import train
+    from imbalance.training import train
 
     train.run(p, name, seed)
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from imbalance import compare, evaluate, stats, sweep
+from imbalance.analysis import compare, evaluate, stats, sweep
 from imbalance.cli import UserError
 from imbalance.params import Params, parse
 

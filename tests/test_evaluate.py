@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from imbalance import evaluate as ev
+from imbalance.analysis import evaluate as ev
 from imbalance.cli import UserError
 from imbalance.params import Params, parse
 
@@ -256,7 +256,7 @@ def _plots_section() -> dict[str, Any]:
 
 def test_dvc_plots_show_renders_the_declared_plots(tmp_path: Path) -> None:
     """The project's own ``plots:`` + templates, over files written by evaluate/compare."""
-    from imbalance.compare import training_rows
+    from imbalance.analysis.compare import training_rows
 
     repo = tmp_path / "repo"
     repo.mkdir()

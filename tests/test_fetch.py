@@ -41,8 +41,8 @@ from conftest import (
     write_zip,
 )
 
-from imbalance import fetch
 from imbalance.cli import UserError
+from imbalance.data import fetch
 
 CAP = 10**9
 TINY3 = TINY_CLASSES  # airplane, automobile, bird
@@ -249,7 +249,7 @@ def test_write_raw_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(fetch.outio, "write_json", broken)
+    monkeypatch.setattr(fetch.files, "write_json", broken)
     with pytest.raises(OSError, match="disk full"):
         fetch.write_raw(out, fetched, "changed")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from imbalance import params
-from imbalance.model import LAYER_NAMES, OUTPUT_LAYER, build_model, trainable_count
+from imbalance.training.model import LAYER_NAMES, OUTPUT_LAYER, build_model, trainable_count
 
 keras = pytest.importorskip("keras")
 

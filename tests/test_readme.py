@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from imbalance.cli import UserError
-from imbalance.readme import END, START, render
+from imbalance.tools.readme import END, START, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,4 +31,6 @@ def test_committed_readme_matches_committed_comparison() -> None:
     if not comparison.is_file():
         pytest.skip("no committed metrics/comparison.md yet")
     readme = (ROOT / "README.md").read_text()
-    assert render(readme, comparison.read_text()) == readme, "run `python -m imbalance.readme`"
+    assert render(readme, comparison.read_text()) == readme, (
+        "run `python -m imbalance.tools.readme`"
+    )

@@ -9,8 +9,7 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from imbalance import params
-from imbalance.model import OUTPUT_LAYER, build_model
-from imbalance.remedies import (
+from imbalance.training.components import (
     Augment,
     Loss,
     OutputBias,
@@ -20,6 +19,7 @@ from imbalance.remedies import (
     Weights,
     class_prior,
 )
+from imbalance.training.model import OUTPUT_LAYER, build_model
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")

@@ -1,5 +1,5 @@
 """The PR report command, for real: a temporary git + DVC repository with two commits whose
-params and metrics differ, then ``python -m imbalance.report HEAD~1 report.md``.
+params and metrics differ, then ``python -m imbalance.tools.report HEAD~1 report.md``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_shows_metric_param_and_plot_changes(repo: Path) -> None:
-    proc = _run([sys.executable, "-m", "imbalance.report", "HEAD~1", "out/report.md"], repo)
+    proc = _run([sys.executable, "-m", "imbalance.tools.report", "HEAD~1", "out/report.md"], repo)
     assert proc.returncode == 0, proc.stderr
     text = (repo / "out" / "report.md").read_text()
     metrics = text.split("## Metrics")[1].split("## Params")[0]
@@ -93,7 +93,7 @@ def test_report_shows_metric_param_and_plot_changes(repo: Path) -> None:
 
 
 def test_report_with_no_change_says_so(repo: Path) -> None:
-    proc = _run([sys.executable, "-m", "imbalance.report", "HEAD", "same.md"], repo)
+    proc = _run([sys.executable, "-m", "imbalance.tools.report", "HEAD", "same.md"], repo)
     assert proc.returncode == 0, proc.stderr
     text = (repo / "same.md").read_text()
     assert "No change in `metrics/summary.json`." in text
@@ -101,7 +101,7 @@ def test_report_with_no_change_says_so(repo: Path) -> None:
 
 
 def test_report_unknown_base_is_one_error_line(repo: Path) -> None:
-    proc = _run([sys.executable, "-m", "imbalance.report", "no-such-rev", "x.md"], repo)
+    proc = _run([sys.executable, "-m", "imbalance.tools.report", "no-such-rev", "x.md"], repo)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: `dvc metrics diff no-such-rev")
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -27,8 +27,8 @@ from conftest import (
     synthetic_images,
 )
 
-from imbalance import fetch, split
 from imbalance.cli import UserError
+from imbalance.data import fetch, split
 from imbalance.params import Classes, Split
 
 NEG, POS = 0, 1  # airplane, automobile in TINY_CLASSES
@@ -427,7 +427,7 @@ def split_error(project: TinyProject) -> str:
 
 def test_data_stages_never_import_tensorflow(tiny_project: TinyProject) -> None:
     code = (
-        "import sys, stages.fetch, stages.split, imbalance.fetch, imbalance.split; "
+        "import sys, stages.fetch, stages.split, imbalance.data.fetch, imbalance.data.split; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     result = tiny_project.run(sys.executable, "-c", code)

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
-from imbalance import io, params
+from imbalance import files, params
 from imbalance.cli import UserError, run
-from imbalance.model import OUTPUT_LAYER, build_model
-from imbalance.remedies import class_prior
+from imbalance.training.components import class_prior
+from imbalance.training.model import OUTPUT_LAYER, build_model
 
 keras = pytest.importorskip("keras")
 
-from imbalance import train  # noqa: E402  (after the skip: needs TensorFlow at run time)
+from imbalance.training import train  # noqa: E402  (after the skip: needs TensorFlow at run time)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_DIRS = ("models", "predictions", "training")
@@ -135,7 +135,7 @@ def test_run_writes_model_predictions_and_curves(
     assert len(lines) == epochs_run + 1  # one line per epoch, one summary
     assert lines[0].startswith("epoch 1/3  loss ") and "val_auc" in lines[0]
     assert lines[-1].startswith(f"baseline seed 0: {epochs_run} epochs run, best epoch")
-    # the benchmark's profile events (imbalance.profile)
+    # the benchmark's profile events (imbalance.tools.profile)
     events = [json.loads(line) for line in (project / "profile.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events][:1] == ["first_step"]
     if epochs_run > 1:
@@ -491,5 +491,5 @@ def test_io_atomic_model_write_keeps_the_old_file_on_failure(tmp_path: Path):
         raise RuntimeError
 
     with pytest.raises(RuntimeError):
-        io.write_with(path, fail, suffix=".keras")
+        files.write_with(path, fail, suffix=".keras")
     assert path.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [path]

@@ -1,4 +1,4 @@
-"""The warm start (imbalance/warm.py): a training stage forked from a server that has
+"""The warm start (imbalance/tools/warm.py): a training stage forked from a server that has
 TensorFlow imported writes what a cold process writes, and faults reach the child."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def start_stage(project: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def servers() -> set[int]:
-    return live_pids(lambda argv, cwd: b"imbalance.warm" in argv)
+    return live_pids(lambda argv, cwd: b"imbalance.tools.warm" in argv)
 
 
 def running_in(project: Path) -> set[int]:
@@ -137,7 +137,7 @@ def test_errors_in_the_warm_child_are_one_line_and_exit_2(project: Path):
 
 def key_in(project: Path, **env: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", "from imbalance import warm; print(warm.key())"],
+        [sys.executable, "-c", "from imbalance.tools import warm; print(warm.key())"],
         cwd=project,
         env={**os.environ, **env},
         capture_output=True,
@@ -155,6 +155,6 @@ def test_the_server_key_follows_code_and_import_environment(tmp_path: Path):
     assert key_in(copy) == first
     assert key_in(copy, PATH=os.environ["PATH"] + ":/nowhere") == first  # not read at import
     assert key_in(copy, TF_ENABLE_ONEDNN_OPTS="0") != first
-    with (copy / "imbalance" / "train.py").open("a") as fh:
+    with (copy / "imbalance" / "training" / "train.py").open("a") as fh:
         fh.write("\n# edited\n")
     assert key_in(copy) != first

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from imbalance.cli import UserError
-from imbalance.io import atomic_dir, load_npz, write_json, write_text
+from imbalance.files import atomic_dir, load_npz, write_json, write_text
 from imbalance.params import Params
 
 #: Metrics of every split, in the order the comparison table uses.

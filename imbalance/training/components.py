@@ -2,7 +2,7 @@
 
 A remedy is a named composition declared in params.yaml (``remedies:`` from scratch,
 ``retrain:`` from another remedy's model). :meth:`Remedy.from_params` turns the spec into
-component objects; the one training loop (:mod:`imbalance.train`) asks the remedy for its
+component objects; the one training loop (:mod:`imbalance.training.train`) asks the remedy for its
 files, starting model, training dataset, loss and callbacks, and never looks at the
 remedy's name. A new remedy is a params entry plus, at most, one new component here.
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from imbalance import params
 from imbalance.cli import UserError
-from imbalance.model import LAYER_NAMES, OUTPUT_LAYER, build_model
+from imbalance.training.model import LAYER_NAMES, OUTPUT_LAYER, build_model
 
 if TYPE_CHECKING:
     import keras

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imbalance import io, params
+from imbalance import files, params
 from imbalance.cli import UserError
-from imbalance.remedies import Remedy, class_counts, class_prior
+from imbalance.training.components import Remedy, class_counts, class_prior
 
 if TYPE_CHECKING:
     import keras
@@ -81,7 +81,7 @@ class Layout:
 
 def load_images(path: Path, seed: int) -> Images:
     """Load ``x`` (uint8 N×32×32×3) and ``y`` (0/1), refusing anything else in one line."""
-    arrays = io.load_npz(path, ("x", "y"))
+    arrays = files.load_npz(path, ("x", "y"))
     x, y = arrays["x"], arrays["y"]
     fix = f"rebuild it with `dvc repro --force split` (seed {seed})"
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
@@ -210,7 +210,7 @@ def live_callback(live: Any) -> keras.callbacks.Callback:
 
 
 def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
-    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, :mod:`imbalance.profile`).
+    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, see tools/profile.py).
 
     Marks ``first_step`` when the first batch starts (imports, data loading and graph
     building are behind it) and, at the end, ``train_throughput``: images per second of
@@ -220,7 +220,7 @@ def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
     """
     import keras
 
-    from imbalance import profile
+    from imbalance.tools import profile
 
     class Throughput(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -311,7 +311,7 @@ def save_model(model: keras.Model, path: Path) -> None:
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, data)
 
-    io.write_with(path, write, suffix=".keras")
+    files.write_with(path, write, suffix=".keras")
 
 
 def _fixed_metadata(data: bytes) -> bytes:
@@ -402,7 +402,7 @@ def fit(
 def remove_stale_temporaries(*outputs: Path) -> None:
     """Delete what a killed earlier run of this stage left beside its outputs.
 
-    :mod:`imbalance.io` writes ``.<name>.<random>.tmp*`` next to each output and renames
+    :mod:`imbalance.files` writes ``.<name>.<random>.tmp*`` next to each output and renames
     it into place; a SIGKILL skips the clean-up. Left alone, such files would sit in
     ``models/scratch/seed<s>/`` and ``training/`` — directories other stages depend on —
     and change their hashes. Only this stage writes these names, and DVC never runs it
@@ -438,7 +438,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
 
     prior = class_prior(train.y)
     model = remedy.initial_model(p.model, seed, layout.models_dir, prior)
-    with io.atomic_dir(live_path) as live_dir:
+    with files.atomic_dir(live_path) as live_dir:
         live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         epochs_run, best_epoch, best = 0, 0, float("nan")
         if remedy.trains:
@@ -449,7 +449,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
 
         # An uncompiled copy: the saved file holds the architecture and weights only, not
         # the remedy's loss closures or optimizer state, so anyone can load it.
-        from imbalance.model import build_model
+        from imbalance.training.model import build_model
 
         export = build_model(p.model, seed)
         export.set_weights(model.get_weights())
@@ -460,7 +460,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
             "test": predict_positive(export, test.x, batch),
         }
         save_model(export, model_path)
-        io.write_npz(
+        files.write_npz(
             predictions_path,
             **predictions,
             epochs_run=np.int64(epochs_run),

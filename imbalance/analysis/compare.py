@@ -13,12 +13,12 @@ Writes (the ``compare`` stage):
   paired comparisons against ``compare.reference`` and against the best remedy;
 - ``metrics/comparison.md``: the table people read in a pull request, the paired
   comparisons, and "The study's claims, checked", all generated from the numbers above;
-- ``figures/comparison/*.png`` (see :mod:`imbalance.figures`) and
+- ``figures/comparison/*.png`` (see :mod:`imbalance.analysis.figures`) and
   ``plots/comparison/training.json`` (the training curves of every remedy in one file,
   drawn by ``dvc plots``).
 
-``python -m imbalance.compare sweep ...`` collects an imbalance-ratio sweep of DVC
-experiments instead; see :mod:`imbalance.sweep`.
+``python -m imbalance.analysis.compare sweep ...`` collects an imbalance-ratio sweep of DVC
+experiments instead; see :mod:`imbalance.analysis.sweep`.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from imbalance.analysis.evaluate import METRICS
+from imbalance.analysis.stats import describe, paired
 from imbalance.cli import UserError
-from imbalance.evaluate import METRICS
-from imbalance.io import atomic_dir, write_json, write_text
+from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.params import Params, Remedy, Retrain, Weights
-from imbalance.stats import describe, paired
 
 #: Metrics at the tuned threshold (the threshold-free ones equal the 0.5 ones).
 TUNED_METRICS = tuple(m for m in METRICS if m not in ("roc_auc", "pr_auc"))
@@ -628,7 +628,7 @@ def training_rows(curves: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_compare(params: Params, root: Path = Path(".")) -> None:
     """The compare stage: read every run, write summary, statistics, report, figures."""
-    from imbalance import figures
+    from imbalance.analysis import figures
 
     runs = load_runs(params, root)
     manifest = read_manifest(root / "data" / "raw" / "manifest.json")
@@ -663,15 +663,15 @@ def run_compare(params: Params, root: Path = Path(".")) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m imbalance.compare [sweep ...]``: the stage, or the sweep collector."""
+    """``python -m imbalance.analysis.compare [sweep ...]``: the stage, or the sweep collector."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "sweep":
-        from imbalance import sweep
+        from imbalance.analysis import sweep
 
         sweep.main(argv[1:])
         return
     if argv:
-        raise UserError("usage: python -m imbalance.compare [sweep [--out DIR] ...]")
+        raise UserError("usage: python -m imbalance.analysis.compare [sweep [--out DIR] ...]")
     from imbalance import params as params_mod
 
     run_compare(params_mod.load())

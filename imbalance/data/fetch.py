@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance import io as outio
+from imbalance import files
 from imbalance.cli import UserError
 
 RAW_DIR = Path("data/raw")
@@ -176,8 +176,8 @@ def write_raw(out_dir: Path, fetched: Fetched, source: str) -> dict[str, Any]:
         "class_names": list(data.class_names),
         "counts": data.counts(),
     }
-    with outio.atomic_dir(out_dir) as tmp:
-        outio.write_npz(
+    with files.atomic_dir(out_dir) as tmp:
+        files.write_npz(
             tmp / RAW_NPZ,
             x_train=data.x_train,
             y_train=data.y_train,
@@ -185,7 +185,7 @@ def write_raw(out_dir: Path, fetched: Fetched, source: str) -> dict[str, Any]:
             y_test=data.y_test,
             class_names=np.array(data.class_names, dtype=np.str_),
         )
-        outio.write_json(tmp / MANIFEST, manifest)
+        files.write_json(tmp / MANIFEST, manifest)
     return manifest
 
 

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from imbalance import io as outio
+from imbalance import files
 from imbalance.cli import UserError
-from imbalance.fetch import MANIFEST, RAW_DIR, RAW_NPZ, read_manifest
+from imbalance.data.fetch import MANIFEST, RAW_DIR, RAW_NPZ, read_manifest
 from imbalance.params import Classes, Split
 
 CIFAR2_DIR = Path("data/cifar2")
@@ -74,7 +74,7 @@ class Pick:
 def load_raw(raw_dir: Path = RAW_DIR) -> Raw:
     """Read the fetch stage's output; one clear line if it is missing or malformed."""
     manifest = read_manifest(raw_dir)
-    arrays = outio.load_npz(
+    arrays = files.load_npz(
         raw_dir / RAW_NPZ, ("x_train", "y_train", "x_test", "y_test", "class_names")
     )
     names = tuple(str(n) for n in arrays["class_names"])
@@ -257,15 +257,15 @@ def write_cifar2(
     """Write every seed's files (and seeds[0]'s at the top) as one directory swap."""
     neg, pos = check(raw, classes, split)
     counts: dict[str, dict[str, int]] = {}
-    with outio.atomic_dir(out_dir) as tmp:
+    with files.atomic_dir(out_dir) as tmp:
         for i, seed in enumerate(seeds):
             picks = pick(raw, neg, pos, split, seed)
             for name, choice in picks.items():
                 x, y = materialize(raw, choice, pos)
-                outio.write_npz(tmp / f"seed{seed}" / f"{name}.npz", x=x, y=y)
+                files.write_npz(tmp / f"seed{seed}" / f"{name}.npz", x=x, y=y)
                 if i == 0:
-                    outio.write_npz(tmp / f"{name}.npz", x=x, y=y)
-            outio.write_json(
+                    files.write_npz(tmp / f"{name}.npz", x=x, y=y)
+            files.write_json(
                 tmp / f"seed{seed}" / "indices.json",
                 {
                     "seed": seed,
@@ -301,11 +301,11 @@ def write_reports(
     figure_path: Path = FIGURE_PNG,
 ) -> None:
     """The counts as a metrics file, as plot data, and as the study's bar chart."""
-    outio.write_json(metrics_path, counts)
-    outio.write_json(plot_path, plot_rows(counts))
+    files.write_json(metrics_path, counts)
+    files.write_json(plot_path, plot_rows(counts))
     figure = class_distribution_figure(counts, validation)
     try:
-        outio.write_with(
+        files.write_with(
             figure_path,
             lambda path: figure.savefig(path, format="png", dpi=120, metadata={"Software": None}),
             suffix=".png",

@@ -3,7 +3,7 @@
 Why: DVC runs every stage as a fresh process, and a training stage spent ~3 s importing
 TensorFlow and Keras and ~0.8 s tearing them down again — for a study of 7 to 80 short
 trainings the largest overhead the benchmark (``bench/``) found. On Linux, the first
-training stage starts a background *server* (``python -m imbalance.warm``) that imports
+training stage starts a background *server* (``python -m imbalance.tools.warm``) that imports
 them once and waits. Every training stage process (the *client*) checks its arguments and
 params, then hands the server its arguments, environment, working directory and
 stdin/stdout/stderr; the server forks a *child* that runs the stage exactly as
@@ -48,7 +48,7 @@ import time
 import traceback
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 #: Environment variables read when TensorFlow / Keras are imported: part of the key.
 IMPORT_ENV = ("TF_", "KERAS_", "XLA_", "OMP_", "MKL_", "KMP_", "CUDA_", "LD_", "PYTHON")
 #: Seconds a client waits for a new server's imports before running the stage itself.
@@ -63,8 +63,8 @@ def key() -> str:
     h = hashlib.sha256()
     for part in (sys.executable, sys.version, str(PROJECT)):
         h.update(part.encode() + b"\0")
-    for path in sorted([*PROJECT.glob("imbalance/*.py"), *PROJECT.glob("stages/*.py")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted([*PROJECT.glob("imbalance/**/*.py"), *PROJECT.glob("stages/*.py")]):
+        h.update(str(path.relative_to(PROJECT)).encode() + b"\0" + path.read_bytes() + b"\0")
     for name in sorted(os.environ):
         if name.startswith(IMPORT_ENV):
             h.update(f"{name}={os.environ[name]}\0".encode())
@@ -130,7 +130,7 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
         log = os.open(f"{path}.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "imbalance.warm", str(path), str(idle_s)],
+                [sys.executable, "-m", "imbalance.tools.warm", str(path), str(idle_s)],
                 cwd=PROJECT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -154,7 +154,7 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
 
 def _run_remote(conn: socket.socket, module: str) -> int | None:
     """Send the job; return the child's exit status, or None if it was never started."""
-    from imbalance import profile
+    from imbalance.tools import profile
 
     fds = []
     for fd in (0, 1, 2):
@@ -201,7 +201,7 @@ def _preload() -> None:
     import tensorflow  # noqa: F401
 
     # Not stages.train itself: runpy runs it fresh as __main__ in every child.
-    from imbalance import model, remedies, train  # noqa: F401
+    from imbalance.training import model, train  # noqa: F401
 
 
 def serve(path: Path, idle_s: float) -> None:
@@ -354,7 +354,7 @@ def _child(request: dict, fds: list[int]) -> int:
     os.environ.update(request["env"])
     sys.argv = ["-m", *request["argv"]]
 
-    from imbalance import profile
+    from imbalance.tools import profile
 
     profile.set_origin(float(request["t0"]))
     code: int = 0
@@ -376,7 +376,7 @@ def _child(request: dict, fds: list[int]) -> int:
 
 if __name__ == "__main__":
     # Through the imported module, not this ``__main__`` copy: the children's stage code
-    # imports ``imbalance.warm`` and must see *its* ``_serving`` flag set.
-    from imbalance import warm
+    # imports ``imbalance.tools.warm`` and must see *its* ``_serving`` flag set.
+    from imbalance.tools import warm
 
     warm.serve(Path(sys.argv[1]), float(sys.argv[2]))

@@ -8,7 +8,7 @@ commit's own results are one more point)::
     dvc exp run --queue -S split.n_minority=5000
     dvc queue start -j 1        # one at a time: each experiment already uses both cores
     dvc queue status            # wait until every task shows Success
-    python -m imbalance.compare sweep          # or: python -m imbalance.sweep
+    python -m imbalance.analysis.compare sweep          # or: python -m imbalance.analysis.sweep
 
 ``n_minority`` above ``n_majority`` is the reverse imbalance; ``n_minority = n_majority``
 is the balanced case (ratio 1). The collector writes ``figures/sweep.png`` (test ROC AUC,
@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from imbalance.analysis.stats import describe
 from imbalance.cli import UserError
-from imbalance.io import write_json, write_with
-from imbalance.stats import describe
+from imbalance.files import write_json, write_with
 
 SWEEP_KEYS = frozenset({"split.n_minority", "split.n_majority"})
 #: (key in a run's metrics file, label)
@@ -208,7 +208,7 @@ def collect(exp_show: list[dict[str, Any]]) -> dict[str, Any]:
 
 def draw(sweep: dict[str, Any], path: Path, remedies: list[str] | None = None) -> None:
     """Test metrics against the imbalance ratio, a line per remedy with its CI band."""
-    from imbalance import figures  # sets the Agg backend
+    from imbalance.analysis import figures  # sets the Agg backend
 
     plt = figures.plt
     names = [r for r in sweep["points"] if remedies is None or r in remedies]
@@ -290,7 +290,7 @@ def exp_show(all_commits: bool = False) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m imbalance.compare sweep",
+        prog="python -m imbalance.analysis.compare sweep",
         description="Collect an imbalance-ratio sweep of DVC experiments into a figure + JSON.",
     )
     parser.add_argument("--out", type=Path, help="write sweep.png and sweep.json here")
