@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
 #: File names inside ``raw_dir`` (fetch writes them into a temporary directory first).
 RAW_NPZ = "cifar10.npz"
 MANIFEST = "manifest.json"
