@@ -9,6 +9,7 @@ import sys
 
 from imbalance import params as params_mod
 from imbalance.cli import UserError, run
+from imbalance.layout import Layout
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
         raise UserError("usage: python -m stages.compare (takes no arguments)")
     from imbalance.analysis.compare import run_compare
 
-    run_compare(params)
+    run_compare(params, Layout())
 
 
 if __name__ == "__main__":

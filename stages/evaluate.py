@@ -9,6 +9,7 @@ import sys
 
 from imbalance import params as params_mod
 from imbalance.cli import UserError, run
+from imbalance.layout import Layout
 
 
 def main() -> None:
@@ -21,7 +22,7 @@ def main() -> None:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {params.seeds}")
     from imbalance.analysis.evaluate import evaluate_seed
 
-    evaluate_seed(params, seed)
+    evaluate_seed(params, seed, Layout())
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from imbalance.analysis import compare, evaluate, stats, sweep
+from imbalance.analysis import claims, compare, evaluate, stats, sweep
+from imbalance.analysis import runs as runs_mod
 from imbalance.cli import UserError
+from imbalance.layout import Layout
 from imbalance.params import Params, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,16 +145,16 @@ HELD = {
 }
 
 
-def make_runs(table: dict[str, tuple[list[float], list[float]]], seeds: list[int]) -> compare.Runs:
+def make_runs(table: dict[str, tuple[list[float], list[float]]], seeds: list[int]) -> runs_mod.Runs:
     return {
         remedy: {s: run_file(r, a) for s, r, a in zip(seeds, recalls, aucs, strict=False)}
         for remedy, (recalls, aucs) in table.items()
     }
 
 
-def verdicts(params: Params, runs: compare.Runs) -> dict[str, str]:
+def verdicts(params: Params, runs: runs_mod.Runs) -> dict[str, str]:
     st = compare.statistics(params, runs)
-    return {c["id"]: c["verdict"] for c in compare.check_claims(params, st, runs)}
+    return {c["id"]: c["verdict"] for c in claims.check_claims(params, st, runs)}
 
 
 def test_claims_held_on_clear_numbers() -> None:
@@ -193,9 +195,9 @@ def test_one_seed_gives_inconclusive_verdicts_saying_n1() -> None:
     params = make_params([7])
     runs = make_runs({k: ([v[0][0]], [v[1][0]]) for k, v in HELD.items()}, [7])
     st = compare.statistics(params, runs)
-    claims = compare.check_claims(params, st, runs)
-    assert {c["verdict"] for c in claims} == {"inconclusive"}
-    assert any("n=1" in e for c in claims for e in c["evidence"])
+    checked = claims.check_claims(params, st, runs)
+    assert {c["verdict"] for c in checked} == {"inconclusive"}
+    assert any("n=1" in e for c in checked for e in c["evidence"])
 
 
 # ------------------------------------------------------------ the stage, end to end
@@ -239,7 +241,7 @@ def _write_seed(root: Path, params: Params, seed: int) -> None:
         ):
             rows = "".join(f"{1700000000 + i}\t{i}\t{v}\n" for i, v in enumerate(values))
             (curves / f"{metric}.tsv").write_text(f"timestamp\tstep\t{metric}\n{rows}")
-    evaluate.evaluate_seed(params, seed, root)
+    evaluate.evaluate_seed(params, seed, Layout(root))
 
 
 def test_compare_stage_end_to_end(tmp_path: Path) -> None:
@@ -256,11 +258,11 @@ def test_compare_stage_end_to_end(tmp_path: Path) -> None:
     manifest = {"source": "/x/imgs.tar.gz", "sha256": "ab" * 32, "kind": "image-folder"}
     (tmp_path / "data" / "raw" / "manifest.json").write_text(json.dumps(manifest))
 
-    compare.run_compare(params, tmp_path)
+    compare.run_compare(params, Layout(tmp_path))
 
     summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
     assert list(summary) == [*remedies, *retrain]
-    runs = compare.load_runs(params, tmp_path)
+    runs = runs_mod.load_runs(params, Layout(tmp_path))
     for remedy, block in summary.items():
         assert block["n_seeds"] == 2
         assert block["recall"] == pytest.approx(
@@ -288,14 +290,14 @@ def test_compare_stage_end_to_end(tmp_path: Path) -> None:
 
     written = ["metrics/summary.json", "metrics/statistics.json", "metrics/comparison.md"]
     before = {p: (tmp_path / p).read_bytes() for p in written}
-    compare.run_compare(params, tmp_path)
+    compare.run_compare(params, Layout(tmp_path))
     assert {p: (tmp_path / p).read_bytes() for p in written} == before  # deterministic
 
 
 def test_compare_names_a_missing_run(tmp_path: Path) -> None:
     params = make_params([0], remedies={"baseline": {}}, retrain={})
     with pytest.raises(UserError, match=r"seed0/baseline.json: missing"):
-        compare.load_runs(params, tmp_path)
+        runs_mod.load_runs(params, Layout(tmp_path))
 
 
 def test_describe_source_never_passes_a_copy_for_the_original() -> None:

@@ -23,6 +23,7 @@ import yaml
 
 from imbalance.analysis import evaluate as ev
 from imbalance.cli import UserError
+from imbalance.layout import Layout
 from imbalance.params import Params, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,7 +204,7 @@ def test_evaluate_seed_writes_deterministic_files(tmp_path: Path) -> None:
     write_seed(tmp_path, params, 0, np.random.default_rng(3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ev.evaluate_seed(params, 0, tmp_path)
+        ev.evaluate_seed(params, 0, Layout(tmp_path))
     metrics = tmp_path / "metrics" / "runs" / "seed0"
     plots = tmp_path / "plots" / "runs" / "seed0"
     assert sorted(p.name for p in metrics.iterdir()) == ["balanced.json", "baseline.json"]
@@ -234,7 +235,7 @@ def test_evaluate_seed_writes_deterministic_files(tmp_path: Path) -> None:
     confusion = json.loads((plots / "confusion.json").read_text())["confusion"]
     assert {r["actual"] for r in confusion} == {"cat", "dog"}
     before = {p: p.read_bytes() for p in [*metrics.iterdir(), *plots.iterdir()]}
-    ev.evaluate_seed(params, 0, tmp_path)
+    ev.evaluate_seed(params, 0, Layout(tmp_path))
     assert {p: p.read_bytes() for p in before} == before  # byte-identical
 
 
@@ -247,7 +248,7 @@ def test_stale_predictions_are_a_clear_error(tmp_path: Path) -> None:
     arrays["test"] = arrays["test"][:-1]
     np.savez(path, **arrays)
     with pytest.raises(UserError, match="stale"):
-        ev.evaluate_seed(params, 0, tmp_path)
+        ev.evaluate_seed(params, 0, Layout(tmp_path))
 
 
 def _plots_section() -> dict[str, Any]:
@@ -262,7 +263,7 @@ def test_dvc_plots_show_renders_the_declared_plots(tmp_path: Path) -> None:
     repo.mkdir()
     params = make_params()
     write_seed(repo, params, 0, np.random.default_rng(5))
-    ev.evaluate_seed(params, 0, repo)
+    ev.evaluate_seed(params, 0, Layout(repo))
     curves = {"baseline": {"val_auc": (np.arange(1, 4), np.array([0.6, 0.7, 0.72]))}}
     (repo / "plots" / "comparison").mkdir(parents=True)
     for kind in ("roc", "precision_recall", "confusion"):  # compare's git-tracked copies

@@ -23,19 +23,21 @@ experiments instead; see :mod:`imbalance.analysis.sweep`.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from imbalance.analysis import text
+from imbalance.analysis.claims import check_claims
 from imbalance.analysis.evaluate import METRICS
+from imbalance.analysis.runs import Runs, load_runs, read_curves, read_manifest, read_roc, series
 from imbalance.analysis.stats import describe, paired
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, write_json, write_text
-from imbalance.params import Params, Remedy, Retrain, Weights
+from imbalance.layout import Layout
+from imbalance.params import Params
 
 #: Metrics at the tuned threshold (the threshold-free ones equal the 0.5 ones).
 TUNED_METRICS = tuple(m for m in METRICS if m not in ("roc_auc", "pr_auc"))
@@ -47,86 +49,9 @@ KEYS = (
 )
 LOWER_IS_BETTER = {"fp", "fn"}
 #: Per-epoch curves put into plots/comparison/training.json and the training figure.
-CURVES = ("val_auc", "loss", "val_loss")
 #: SHA-256 of two archives whose identity the report states in words.
 OFFICIAL_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
-
-Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_runs(params: Params, root: Path = Path(".")) -> Runs:
-    """Every declared remedy x seed's metrics file; a missing one is a clear error."""
-    runs: Runs = {}
-    for remedy in params.all_remedies:
-        runs[remedy] = {}
-        for seed in params.seeds:
-            path = root / "metrics" / "runs" / f"seed{seed}" / f"{remedy}.json"
-            if not path.is_file():
-                raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
-            try:
-                runs[remedy][seed] = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}: not valid JSON ({err.msg}); rebuild it") from None
-    return runs
-
-
-def value(run: dict[str, Any], key: str) -> float | None:
-    """One number of a run's metrics file by key: ``test.recall``, ``tuned.fn``, ``tuned.value``."""
-    where, metric = key.split(".", 1)
-    if where == "test":
-        return run["test"].get(metric)
-    tuned = run["tuned_threshold"]
-    return tuned["value"] if metric == "value" else tuned["test"].get(metric)
-
-
-def series(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | None]:
-    """One key over seeds, in ``seeds`` order (the pairing of the paired comparisons)."""
-    return [value(runs[remedy][s], key) for s in seeds]
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: missing; run `dvc repro fetch`")
-    return json.loads(path.read_text())
-
-
-def read_curves(params: Params, seed: int, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
-    """The dvclive curves of one seed: remedy -> metric -> (epochs, values); absent = {}.
-
-    dvclive's TSVs have the columns ``timestamp step <metric>``; ``step`` is 0-based, the
-    epochs here are 1-based like ``best_epoch``. A remedy with no training (post-hoc
-    only) has no curves, which the figure says instead of failing.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    for remedy in params.all_remedies:
-        out[remedy] = {}
-        folder = root / "training" / remedy / f"seed{seed}" / "plots" / "metrics"
-        for metric in CURVES:
-            path = folder / f"{metric}.tsv"
-            if not path.is_file():
-                continue
-            with path.open(newline="") as fh:
-                rows = list(csv.DictReader(fh, delimiter="\t"))
-            if rows and metric in rows[0]:
-                epochs = np.array([int(r["step"]) + 1 for r in rows])
-                values = np.array([float(r[metric]) for r in rows])
-                out[remedy][metric] = (epochs, values)
-    return out
-
-
-def read_roc(params: Params, root: Path = Path(".")) -> dict[int, list[dict[str, Any]]]:
-    """The ROC plot data of every seed (rows of plots/runs/seed<s>/roc.json)."""
-    out = {}
-    for seed in params.seeds:
-        path = root / "plots" / "runs" / f"seed{seed}" / "roc.json"
-        if not path.is_file():
-            raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
-        out[seed] = json.loads(path.read_text())["roc"]
-    return out
 
 
 # ------------------------------------------------------------------------ statistics
@@ -176,242 +101,6 @@ def summary(params: Params, stats: dict[str, Any]) -> dict[str, Any]:
         block["tuned"]["threshold"] = _round(per["tuned.value"]["mean"])
         out[remedy] = block
     return out
-
-
-# ------------------------------------------------------------------------ the claims
-
-
-def find_remedy(params: Params, spec: Remedy) -> str | None:
-    """The first declared remedy composed exactly as ``spec``, whatever it is called.
-
-    The study's claims are about compositions (no remedy, class weights, oversampling,
-    ...), not names: names are params, so a renamed remedy is still found and a remedy
-    that merely shares a name but is composed differently is not mistaken for it.
-    """
-    for name, remedy in params.all_remedies.items():
-        if type(remedy) is type(spec) and remedy == spec:
-            return name
-    return None
-
-
-def _ci(p: dict[str, Any], key_low: str = "ci_low", key_high: str = "ci_high") -> str:
-    if p.get(key_low) is None:
-        return "no interval (n=1)" if p.get("n", 0) <= 1 else "no interval"
-    return f"[{_fmt_signed(p[key_low])}, {_fmt_signed(p[key_high])}]"
-
-
-def _fmt_signed(v: float, digits: int = 3) -> str:
-    return f"{v:+.{digits}f}"
-
-
-def _mean_ci(d: dict[str, Any], digits: int = 3) -> str:
-    if d["mean"] is None:
-        return "n/a"
-    if d["ci_low"] is None:
-        return f"{d['mean']:.{digits}f} (n={d['n']})"
-    return f"{d['mean']:.{digits}f} [{d['ci_low']:.{digits}f}, {d['ci_high']:.{digits}f}]"
-
-
-def _diff_text(p: dict[str, Any], digits: int = 3) -> str:
-    if p["mean_diff"] is None:
-        return "n/a"
-    text = f"{_fmt_signed(p['mean_diff'], digits)}"
-    if p["ci_low"] is not None:
-        text += (
-            f" [{_fmt_signed(p['ci_low'], digits)}, {_fmt_signed(p['ci_high'], digits)}]"
-            f" (bootstrap [{_fmt_signed(p['bootstrap_low'], digits)}, "
-            f"{_fmt_signed(p['bootstrap_high'], digits)}], p {_fmt_p(p['p_ttest'], eq=True)})"
-        )
-    else:
-        text += " (n=1: no interval)"
-    return text
-
-
-def _fmt_p(p: float | None, eq: bool = False) -> str:
-    if p is None:
-        return "n/a"
-    if p < 0.001:
-        return "< 0.001" if eq else "<0.001"
-    return f"= {p:.3f}" if eq else f"{p:.3f}"
-
-
-def _below(p: dict[str, Any], bound: float) -> str:
-    """Verdict of "the paired difference is below ``bound``" from its t-interval."""
-    if p["ci_low"] is None:
-        return "inconclusive"
-    if p["ci_high"] < bound:
-        return "held"
-    if p["ci_low"] >= bound:
-        return "did not hold"
-    return "inconclusive"
-
-
-def check_claims(params: Params, stats: dict[str, Any], runs: Runs) -> list[dict[str, Any]]:
-    """The study's four findings, each with a verdict and the numbers behind it.
-
-    Verdicts come from the paired t-interval of the relevant difference (``compare.
-    confidence``): held / did not hold when the interval lies on one side of the claim's
-    bound, inconclusive when it straddles it, not run when a remedy the claim is about is
-    not declared. The bounds are params (``compare.near_zero_recall``,
-    ``compare.equivalence_margin``, ``compare.material_drop``), in units of test recall.
-    """
-    conf, resamples, seeds, cmp = (
-        params.compare.confidence,
-        params.compare.bootstrap,
-        params.seeds,
-        params.compare,
-    )
-    pct = f"{conf:.0%}"
-    per = stats["remedies"]
-    pos = params.classes.positive
-    t = params.evaluate.threshold
-
-    def pair(a: str, b: str, key: str) -> dict[str, Any]:
-        return paired(series(runs, a, key, seeds), series(runs, b, key, seeds), conf, resamples)
-
-    baseline = find_remedy(params, Remedy())
-    weights = find_remedy(params, Remedy(weights=Weights(kind="balanced")))
-    over = find_remedy(params, Remedy(sampler="oversample"))
-    under = find_remedy(params, Remedy(sampler="undersample"))
-    claims: list[dict[str, Any]] = []
-
-    # (a) the baseline does not learn the minority class
-    claim: dict[str, Any] = {
-        "id": "a",
-        "claim": f"The baseline (no remedy) does not learn the minority class ({pos}).",
-        "study": "recall 0.0: every test image predicted as the majority class",
-    }
-    if baseline is None:
-        claim.update(verdict="not run", evidence=["no remedy declared with no components"])
-    else:
-        rec, auc, trec = (
-            per[baseline]["test.recall"],
-            per[baseline]["test.roc_auc"],
-            per[baseline]["tuned.recall"],
-        )
-        verdict = "inconclusive"
-        if rec["ci_low"] is not None:
-            if rec["ci_high"] < cmp.near_zero_recall:
-                verdict = "held"
-            elif rec["ci_low"] >= cmp.near_zero_recall:
-                verdict = "did not hold"
-        evidence = [
-            f"`{baseline}` test recall at threshold {t}: {_mean_ci(rec)} "
-            f"(\u2248 0 means the {pct} interval ends below {cmp.near_zero_recall})",
-            f"but its test ROC AUC is {_mean_ci(auc)}, and at the validation-tuned threshold "
-            f"its recall is {_mean_ci(trec)}",
-        ]
-        if auc["ci_low"] is not None and auc["ci_low"] > 0.5:
-            evidence.append(
-                "the AUC interval lies above 0.5: the scores do rank the minority class above "
-                "chance; what fails is the threshold, not all learning"
-            )
-        claim.update(verdict=verdict, evidence=evidence)
-    claims.append(claim)
-
-    # (b) class weights beat oversampling (fewer false negatives)
-    claim = {
-        "id": "b",
-        "claim": "Class weights beat oversampling (fewer false negatives).",
-        "study": "198 vs 227 false negatives out of 1000 test images of the positive class",
-    }
-    if weights is None or over is None:
-        missing = [n for n, r in (("class weights", weights), ("oversampling", over)) if r is None]
-        claim.update(verdict="not run", evidence=[f"not declared: {', '.join(missing)}"])
-    else:
-        fn = pair(weights, over, "test.fn")
-        fp = pair(weights, over, "test.fp")
-        auc = pair(weights, over, "test.roc_auc")
-        n_pos = _n_positives(runs, weights)
-        claim.update(
-            verdict=_below(fn, 0.0),
-            evidence=[
-                f"false negatives at threshold {t} (of {n_pos} test {pos} images): "
-                f"`{weights}` {_mean_ci(per[weights]['test.fn'], 1)}, "
-                f"`{over}` {_mean_ci(per[over]['test.fn'], 1)}",
-                f"paired difference `{weights}` \u2212 `{over}`: {_diff_text(fn, 1)}",
-                f"the price in false positives: {_diff_text(fp, 1)}; "
-                f"ROC AUC difference: {_diff_text(auc)}",
-            ],
-        )
-    claims.append(claim)
-
-    # (c) undersampling is comparable to class weights
-    m = cmp.equivalence_margin
-    claim = {
-        "id": "c",
-        "claim": "Undersampling is comparable to class weights.",
-        "study": "similar false negatives and AUC",
-    }
-    if weights is None or under is None:
-        missing = [
-            n for n, r in (("class weights", weights), ("undersampling", under)) if r is None
-        ]
-        claim.update(verdict="not run", evidence=[f"not declared: {', '.join(missing)}"])
-    else:
-        rec = pair(under, weights, "test.recall")
-        auc = pair(under, weights, "test.roc_auc")
-        verdict = "inconclusive"
-        if rec["ci_low"] is not None:
-            if -m <= rec["ci_low"] and rec["ci_high"] <= m:
-                verdict = "held"
-            elif rec["ci_low"] > m or rec["ci_high"] < -m:
-                verdict = "did not hold"
-        claim.update(
-            verdict=verdict,
-            evidence=[
-                f"test recall at threshold {t}: `{under}` {_mean_ci(per[under]['test.recall'])}, "
-                f"`{weights}` {_mean_ci(per[weights]['test.recall'])}",
-                f"paired difference `{under}` \u2212 `{weights}`: {_diff_text(rec)}; "
-                f"comparable = the {pct} interval inside \u00b1{m}",
-                f"ROC AUC difference: {_diff_text(auc)}",
-            ],
-        )
-    claims.append(claim)
-
-    # (d) second-phase training on the natural distribution costs minority recall
-    drop = cmp.material_drop
-    claim = {
-        "id": "d",
-        "claim": (
-            "Second-phase training on the natural distribution (retraining only the last "
-            "layer of an over/undersampled model) costs much of the minority recall."
-        ),
-        "study": "two-phase recall falls back toward the baseline's",
-    }
-    verdicts, evidence = [], []
-    for first in (over, under):
-        if first is None:
-            continue
-        second = find_remedy(params, Retrain(start=first))
-        if second is None:
-            continue
-        rec = pair(second, first, "test.recall")
-        auc = pair(second, first, "test.roc_auc")
-        verdicts.append(_below(rec, -drop))
-        evidence.append(
-            f"`{second}` vs `{first}`: test recall {_mean_ci(per[second]['test.recall'])} vs "
-            f"{_mean_ci(per[first]['test.recall'])}, paired difference {_diff_text(rec)} "
-            f"\u2192 {verdicts[-1]}; ROC AUC difference {_diff_text(auc)}"
-        )
-    if not verdicts:
-        claim.update(
-            verdict="not run",
-            evidence=["no retrain remedy starting from an over/undersampled model is declared"],
-        )
-    else:
-        evidence.append(
-            f"costs much = the {pct} interval of the recall change ends below \u2212{drop}"
-        )
-        overall = verdicts[0] if len(set(verdicts)) == 1 else "inconclusive"
-        claim.update(verdict=overall, evidence=evidence)
-    claims.append(claim)
-    return claims
-
-
-def _n_positives(runs: Runs, remedy: str) -> int:
-    run = next(iter(runs[remedy].values()))
-    return int(run["test"]["tp"] + run["test"]["fn"])
 
 
 # --------------------------------------------------------------------------- report
@@ -484,11 +173,11 @@ def _paired_table(comparisons: dict[str, Any], other: str) -> list[str]:
             p = per_key[key]
             if p["mean_diff"] is None:
                 continue
-            boot = _ci(p, "bootstrap_low", "bootstrap_high")
+            boot = text.ci(p, "bootstrap_low", "bootstrap_high")
             d_z = "n/a" if p["d_z"] is None else f"{p['d_z']:+.2f}"
             lines.append(
-                f"| `{remedy}` | {label} | {_fmt_signed(p['mean_diff'])} | {_ci(p)} | {boot} "
-                f"| {d_z} | {_fmt_p(p['p_ttest'])} | {_fmt_p(p['p_wilcoxon'])} |"
+                f"| `{remedy}` | {label} | {text.signed(p['mean_diff'])} | {text.ci(p)} | {boot} "
+                f"| {d_z} | {text.p_value(p['p_ttest'])} | {text.p_value(p['p_wilcoxon'])} |"
             )
     return lines
 
@@ -626,25 +315,25 @@ def training_rows(curves: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- stage
 
 
-def run_compare(params: Params, root: Path = Path(".")) -> None:
+def run_compare(params: Params, layout: Layout) -> None:
     """The compare stage: read every run, write summary, statistics, report, figures."""
     from imbalance.analysis import figures
 
-    runs = load_runs(params, root)
-    manifest = read_manifest(root / "data" / "raw" / "manifest.json")
+    runs = load_runs(params, layout)
+    manifest = read_manifest(layout.manifest)
     stats = statistics(params, runs)
     claims = check_claims(params, stats, runs)
     first_seed = params.seeds[0]
-    curves = read_curves(params, first_seed, root)
-    roc = read_roc(params, root)
+    curves = read_curves(params, first_seed, layout)
+    roc = read_roc(params, layout)
     best_epochs = {r: runs[r][first_seed].get("best_epoch", 0) for r in runs}
 
-    with atomic_dir(root / "figures" / "comparison") as fig_dir:
+    with atomic_dir(layout.comparison_figures) as fig_dir:
         figures.roc_test(params, roc, stats, fig_dir / "roc_test.png")
         figures.bars(params, stats, fig_dir / "bars.png")
         figures.confusion(params, stats, fig_dir / "confusion.png")
         figures.training_curves(params, curves, best_epochs, fig_dir / "training_curves.png")
-    with atomic_dir(root / "plots" / "comparison") as plot_dir:
+    with atomic_dir(layout.comparison_plots) as plot_dir:
         body = ",\n".join(
             json.dumps(r, sort_keys=True, separators=(",", ":")) for r in training_rows(curves)
         )
@@ -652,14 +341,14 @@ def run_compare(params: Params, root: Path = Path(".")) -> None:
         # The first seed's per-run plot data, git-tracked here (plots/runs is DVC-cached
         # so that evaluate stays run-cacheable), for `dvc plots diff` in a fresh clone.
         for name in ("roc.json", "precision_recall.json", "confusion.json"):
-            src = root / "plots" / "runs" / f"seed{first_seed}" / name
+            src = layout.run_plots_dir(first_seed) / name
             write_text(plot_dir / name, src.read_text())
-    write_json(root / "metrics" / "statistics.json", {**stats, "claims": claims})
+    write_json(layout.statistics, {**stats, "claims": claims})
     write_text(
-        root / "metrics" / "comparison.md",
+        layout.comparison_md,
         comparison_markdown(params, stats, runs, manifest, claims),
     )
-    write_json(root / "metrics" / "summary.json", summary(params, stats))
+    write_json(layout.summary, summary(params, stats))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -674,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("usage: python -m imbalance.analysis.compare [sweep [--out DIR] ...]")
     from imbalance import params as params_mod
 
-    run_compare(params_mod.load())
+    run_compare(params_mod.load(), Layout())
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from sklearn import metrics as skm
 
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, load_npz, write_json, write_text
+from imbalance.layout import Layout
 from imbalance.params import Params
 
 #: Metrics of every split, in the order the comparison table uses.
@@ -268,10 +269,9 @@ def _rows_json(key: str, rows: list[dict[str, Any]]) -> str:
     return f'{{"{key}": [\n{body}\n]}}\n'
 
 
-def evaluate_seed(params: Params, seed: int, root: Path = Path(".")) -> None:
+def evaluate_seed(params: Params, seed: int, layout: Layout) -> None:
     """Evaluate every declared remedy of one seed; write metrics and plot data."""
-    data_dir = root / "data" / "cifar2" / f"seed{seed}"
-    pred_dir = root / "predictions" / f"seed{seed}"
+    data_dir = layout.data_dir(seed)
     classes = (params.classes.negative, params.classes.positive)
     max_points = params.evaluate.plot_points
     test_y = _labels(data_dir / "test.npz")
@@ -288,7 +288,7 @@ def evaluate_seed(params: Params, seed: int, root: Path = Path(".")) -> None:
                 label_cache[split] = _labels(data_dir / f"{split}.npz")
         labels = {"train": label_cache[f"train_{kind}"], "val": label_cache[f"val_{kind}"]}
         labels["test"] = test_y
-        pred_path = pred_dir / f"{remedy}.npz"
+        pred_path = layout.predictions(remedy, seed)
         preds = load_npz(pred_path, ("train", "val", "test", "epochs_run", "best_epoch"))
         for name in ("train", "val", "test"):
             _check_length(name, labels[name], preds[name], pred_path)
@@ -306,9 +306,10 @@ def evaluate_seed(params: Params, seed: int, root: Path = Path(".")) -> None:
             for r in confusion_rows(test_y, preds["test"], params.evaluate.threshold, classes)
         ]
 
-    metrics_dir = root / "metrics" / "runs" / f"seed{seed}"
-    plots_dir = root / "plots" / "runs" / f"seed{seed}"
-    with atomic_dir(metrics_dir) as m_tmp, atomic_dir(plots_dir) as p_tmp:
+    with (
+        atomic_dir(layout.run_metrics_dir(seed)) as m_tmp,
+        atomic_dir(layout.run_plots_dir(seed)) as p_tmp,
+    ):
         for remedy, result in results.items():
             write_json(m_tmp / f"{remedy}.json", result)
         write_text(p_tmp / "roc.json", _rows_json("roc", roc))

@@ -44,6 +44,7 @@ import numpy as np
 from imbalance.analysis.stats import describe
 from imbalance.cli import UserError
 from imbalance.files import write_json, write_with
+from imbalance.layout import Layout
 
 SWEEP_KEYS = frozenset({"split.n_minority", "split.n_majority"})
 #: (key in a run's metrics file, label)
@@ -184,7 +185,9 @@ def collect(exp_show: list[dict[str, Any]]) -> dict[str, Any]:
             line = []
             for ratio in sorted(chosen):
                 files = chosen[ratio]["data"].get("metrics") or {}
-                values = [_metric(files, f"metrics/runs/seed{s}/{remedy}.json", key) for s in seeds]
+                values = [
+                    _metric(files, Layout().run_metrics(remedy, s).as_posix(), key) for s in seeds
+                ]
                 d = describe(values, confidence)
                 if d["n"]:
                     line.append({"ratio": ratio, "experiment": chosen[ratio]["name"], **d})

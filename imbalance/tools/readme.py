@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 from imbalance.cli import UserError, run
 from imbalance.files import write_text
+from imbalance.layout import Layout
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -29,10 +29,11 @@ def render(readme: str, comparison: str) -> str:
 
 
 def main() -> None:
-    source = Path("metrics/comparison.md")
+    layout = Layout()
+    source = layout.comparison_md
     if not source.is_file():
         raise UserError(f"{source}: missing; run `dvc repro compare` first")
-    readme = Path("README.md")
+    readme = layout.readme
     write_text(readme, render(readme.read_text(), source.read_text()))
     print(f"README.md: results section regenerated from {source}", file=sys.stderr)
 

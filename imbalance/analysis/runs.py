@@ -1,0 +1,97 @@
+"""Reading what evaluate and train wrote: per-run metrics, ROC plot data, dvclive curves.
+
+Shared by the comparison report and the claims; a missing or damaged file is one clear
+line naming the stage that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbalance.cli import UserError
+from imbalance.layout import Layout
+from imbalance.params import Params
+
+#: Per-epoch curves put into plots/comparison/training.json and the training figure.
+CURVES = ("val_auc", "loss", "val_loss")
+
+Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_runs(params: Params, layout: Layout) -> Runs:
+    """Every declared remedy x seed's metrics file; a missing one is a clear error."""
+    runs: Runs = {}
+    for remedy in params.all_remedies:
+        runs[remedy] = {}
+        for seed in params.seeds:
+            path = layout.run_metrics(remedy, seed)
+            if not path.is_file():
+                raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
+            try:
+                runs[remedy][seed] = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}: not valid JSON ({err.msg}); rebuild it") from None
+    return runs
+
+
+def value(run: dict[str, Any], key: str) -> float | None:
+    """One number of a run's metrics file by key: ``test.recall``, ``tuned.fn``, ``tuned.value``."""
+    where, metric = key.split(".", 1)
+    if where == "test":
+        return run["test"].get(metric)
+    tuned = run["tuned_threshold"]
+    return tuned["value"] if metric == "value" else tuned["test"].get(metric)
+
+
+def series(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | None]:
+    """One key over seeds, in ``seeds`` order (the pairing of the paired comparisons)."""
+    return [value(runs[remedy][s], key) for s in seeds]
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run `dvc repro fetch`")
+    return json.loads(path.read_text())
+
+
+def read_curves(params: Params, seed: int, layout: Layout) -> dict[str, dict[str, Any]]:
+    """The dvclive curves of one seed: remedy -> metric -> (epochs, values); absent = {}.
+
+    dvclive's TSVs have the columns ``timestamp step <metric>``; ``step`` is 0-based, the
+    epochs here are 1-based like ``best_epoch``. A remedy with no training (post-hoc
+    only) has no curves, which the figure says instead of failing.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for remedy in params.all_remedies:
+        out[remedy] = {}
+        folder = layout.training_dir(remedy, seed) / "plots" / "metrics"
+        for metric in CURVES:
+            path = folder / f"{metric}.tsv"
+            if not path.is_file():
+                continue
+            with path.open(newline="") as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+            if rows and metric in rows[0]:
+                epochs = np.array([int(r["step"]) + 1 for r in rows])
+                values = np.array([float(r[metric]) for r in rows])
+                out[remedy][metric] = (epochs, values)
+    return out
+
+
+def read_roc(params: Params, layout: Layout) -> dict[int, list[dict[str, Any]]]:
+    """The ROC plot data of every seed (rows of plots/runs/seed<s>/roc.json)."""
+    out = {}
+    for seed in params.seeds:
+        path = layout.run_plots_dir(seed) / "roc.json"
+        if not path.is_file():
+            raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
+        out[seed] = json.loads(path.read_text())["roc"]
+    return out
