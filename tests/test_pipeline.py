@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,59 @@ def test_plots_render_without_flags(study: TinyProject, tmp_path: Path) -> None:
     rendered = json.loads(out)
     assert rendered, "dvc plots show rendered nothing"
     assert (tmp_path / "plots").exists()
+
+
+# ------------------------------------------------------------------ dependencies
+
+
+def _is_docstring_only(path: Path) -> bool:
+    """A package ``__init__`` that holds nothing but a docstring runs no code a stage uses."""
+    import ast
+
+    body = ast.parse(path.read_text()).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
+def test_every_module_a_stage_loads_is_one_of_its_deps(study: TinyProject, tmp_path: Path):
+    """A code change must re-run every stage whose output it can change.
+
+    Each stage's command runs again (in a copy of the built study, cold: no warm server)
+    under ``python -X importtime``, which names every module the process imported,
+    including the ones imported lazily inside functions; every module of the project
+    among them must be a file listed in that stage's dvc.yaml ``deps``.
+    """
+    from dvc.repo import Repo
+
+    root = tmp_path / "copy"
+    shutil.copytree(study.root, root, symlinks=True)
+    project = TinyProject(root, study.source)
+    project.set_params({"runtime.warm_idle_s": 0})
+    first_of_group: dict[str, tuple[str, set[str]]] = {}
+    with Repo(str(root)) as repo:
+        for stage in repo.index.stages:
+            group = stage.name.split("@")[0]
+            if stage.cmd and group not in first_of_group:
+                deps = {Path(d.def_path).as_posix() for d in stage.deps}
+                first_of_group[group] = (stage.cmd, deps)
+    assert {"fetch", "split", "train", "retrain", "evaluate", "compare"} <= set(first_of_group)
+
+    missing: dict[str, list[str]] = {}
+    for group, (cmd, deps) in first_of_group.items():
+        argv = cmd.split()
+        assert argv[0] == "python", cmd
+        result = project.run(sys.executable, "-X", "importtime", *argv[1:])
+        ok(result)
+        loaded = set(
+            re.findall(r"^import time:.*\|\s*((?:imbalance|stages)[\w.]*)$", result.stderr, re.M)
+        )
+        assert argv[1] == "-m", cmd
+        loaded.add(argv[2])  # run as __main__, which -X importtime does not list
+        assert any(m.startswith("imbalance.") for m in loaded), result.stderr[-2000:]
+        for module in sorted(loaded):
+            rel = module.replace(".", "/")
+            path = f"{rel}/__init__.py" if (root / rel).is_dir() else f"{rel}.py"
+            if path.endswith("__init__.py") and _is_docstring_only(root / path):
+                continue
+            if path not in deps:
+                missing.setdefault(group, []).append(path)
+    assert not missing, f"dvc.yaml: stages load modules they do not depend on: {missing}"
