@@ -5,13 +5,12 @@ from __future__ import annotations
 from imbalance import params
 from imbalance.cli import run
 from imbalance.data import fetch
+from imbalance.layout import Layout
 
 
 def main() -> None:
     p = params.load()
-    fetched = fetch.fetch(p.data.source, p.data.sha256, p.data.max_extract_bytes)
-    manifest = fetch.write_raw(fetch.RAW_DIR, fetched, p.data.source)
-    print(fetch.summary(manifest))
+    print(fetch.run_fetch(p, Layout()))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,12 @@ from __future__ import annotations
 from imbalance import params
 from imbalance.cli import run
 from imbalance.data import split
+from imbalance.layout import Layout
 
 
 def main() -> None:
     p = params.load()
-    raw = split.load_raw()
-    counts = split.write_cifar2(split.CIFAR2_DIR, raw, p.classes, p.split, p.seeds)
-    split.write_reports(counts, p.split.validation)
-    print(split.summary(counts, p.seeds))
+    print(split.run_split(p, Layout()))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ from conftest import (
 )
 
 from imbalance.cli import UserError
-from imbalance.data import fetch
+from imbalance.data import cifar_archive, extract, fetch, image_folder
+from imbalance.layout import Layout
 
 CAP = 10**9
 TINY3 = TINY_CLASSES  # airplane, automobile, bird
@@ -81,7 +82,7 @@ def test_download_verifies_decodes_and_shows_progress(
 
     got = fetch.fetch(url, archive.sha256, CAP)
 
-    assert got.kind == fetch.KIND_PYTHON and got.verified and got.sha256 == archive.sha256
+    assert got.kind == cifar_archive.KIND and got.verified and got.sha256 == archive.sha256
     assert got.data.class_names == archive.class_names
     np.testing.assert_array_equal(got.data.x_train, archive.x_train)
     np.testing.assert_array_equal(got.data.y_train, archive.y_train)
@@ -199,7 +200,7 @@ def test_image_folder_dir_tar_zip_give_identical_arrays(tmp_path: Path) -> None:
     # sorted by class then file name: image 0 of train is airplane/0000.png
     np.testing.assert_array_equal(first.x_train[0], synthetic_images(5, "airplane")[0])
     for other in results[1:]:
-        assert other.kind == fetch.KIND_IMAGES
+        assert other.kind == image_folder.KIND
         for field in ("x_train", "y_train", "x_test", "y_test"):
             np.testing.assert_array_equal(getattr(other.data, field), getattr(first, field))
     assert results[1].verified and results[1].sha256 == sha256_of(tgz)
@@ -225,7 +226,7 @@ def test_decoding_in_the_process_pool_matches_serial(
 ) -> None:
     tree = build_image_folder(tmp_path / "tree", 7, 3, ("airplane", "automobile"))
     serial = fetch.fetch(str(tree), "", CAP).data
-    monkeypatch.setattr(fetch, "DECODE_CHUNK", 4)  # 20 images -> 5 jobs over 2 workers
+    monkeypatch.setattr(image_folder, "DECODE_CHUNK", 4)  # 20 images -> 5 jobs over 2 workers
     pooled = fetch.fetch(str(tree), "", CAP).data
     np.testing.assert_array_equal(pooled.x_train, serial.x_train)
     np.testing.assert_array_equal(pooled.x_test, serial.x_test)
@@ -234,7 +235,7 @@ def test_decoding_in_the_process_pool_matches_serial(
 def test_pool_reports_a_bad_image_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = build_image_folder(tmp_path / "tree", 7, 3, ("airplane", "automobile"))
     (tree / "train" / "automobile" / "0005.png").write_bytes(b"garbage")
-    monkeypatch.setattr(fetch, "DECODE_CHUNK", 4)
+    monkeypatch.setattr(image_folder, "DECODE_CHUNK", 4)
     with pytest.raises(UserError, match=r"train/automobile/0005\.png: not a readable PNG"):
         fetch.fetch(str(tree), "", CAP)
 
@@ -242,8 +243,9 @@ def test_pool_reports_a_bad_image_by_name(tmp_path: Path, monkeypatch: pytest.Mo
 def test_write_raw_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = build_image_folder(tmp_path / "tree", 2, 1, ("airplane", "automobile"))
     fetched = fetch.fetch(str(tree), "", CAP)
-    out = tmp_path / "data" / "raw"
-    fetch.write_raw(out, fetched, str(tree))
+    layout = Layout(tmp_path)
+    out = layout.raw_dir
+    fetch.write_raw(layout, fetched, str(tree))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -251,7 +253,7 @@ def test_write_raw_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(fetch.files, "write_json", broken)
     with pytest.raises(OSError, match="disk full"):
-        fetch.write_raw(out, fetched, "changed")
+        fetch.write_raw(layout, fetched, "changed")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["raw"]  # no temp dirs left
 
@@ -271,11 +273,11 @@ class _Evil:
 
 def test_allow_list_loads_arrays_and_refuses_code(tmp_path: Path) -> None:
     batch = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [0, 1]}
-    loaded = fetch.load_pickle(py2_pickle(batch), "x")
+    loaded = extract.load_pickle(py2_pickle(batch), "x")
     np.testing.assert_array_equal(loaded[b"data"], batch[b"data"])
     marker = tmp_path / "pwned"
     with pytest.raises(UserError, match=r"asks for (posix|os)\.system"):
-        fetch.load_pickle(pickle.dumps(_Evil(marker), protocol=2), "x")
+        extract.load_pickle(pickle.dumps(_Evil(marker), protocol=2), "x")
     assert not marker.exists()
 
 
@@ -378,7 +380,7 @@ BATTERY: dict[str, tuple[Case, tuple[str, ...]]] = {
     ),
     "empty-sha256-python-archive": (
         lambda t, s: {**_archive(t), "data.sha256": ""},
-        ("data.sha256: empty, but", "CIFAR-10 python archive", fetch.OFFICIAL_SHA256),
+        ("data.sha256: empty, but", "CIFAR-10 python archive", cifar_archive.OFFICIAL_SHA256),
     ),
     "truncated-archive": (
         lambda t, s: _source(_truncated(pack_tar_gz(tiny_tree(t), t / "cut.tar.gz"))),

@@ -27,8 +27,10 @@ from conftest import (
     synthetic_images,
 )
 
+from imbalance import params
 from imbalance.cli import UserError
-from imbalance.data import fetch, split
+from imbalance.data import fetch, image_folder, split
+from imbalance.layout import Layout
 from imbalance.params import Classes, Split
 
 NEG, POS = 0, 1  # airplane, automobile in TINY_CLASSES
@@ -279,19 +281,21 @@ def test_a_class_without_test_images_is_refused() -> None:
 
 
 def test_written_layout_indices_and_reports(raw: split.Raw, tmp_path: Path) -> None:
-    out = tmp_path / "data" / "cifar2"
-    counts = split.write_cifar2(out, raw, CLASSES, make_split(), seeds=[3, 1])
+    layout = Layout(tmp_path)
+    out = layout.cifar2_dir
+    counts = split.write_cifar2(layout, raw, CLASSES, make_split(), seeds=[3, 1])
     names = {f"{s}.npz" for s in split.SETS}
     assert {p.name for p in out.iterdir()} == names | {"seed3", "seed1"}
     for seed in (3, 1):
-        assert {p.name for p in (out / f"seed{seed}").iterdir()} == names | {"indices.json"}
+        assert {p.name for p in layout.data_dir(seed).iterdir()} == names | {"indices.json"}
     for name in names:  # the first seed's files, also at the top
-        assert (out / name).read_bytes() == (out / "seed3" / name).read_bytes()
-    index = json.loads((out / "seed1" / "indices.json").read_text())
+        assert (out / name).read_bytes() == (layout.data_dir(3) / name).read_bytes()
+    index = json.loads((layout.data_dir(1) / "indices.json").read_text())
     assert index["seed"] == 1 and index["positive"] == "automobile"
+    assert index["source"] == "data/raw/cifar10.npz"
     for name in split.SETS:
         entry = index["files"][name]
-        with np.load(out / "seed1" / f"{name}.npz", allow_pickle=False) as npz:
+        with np.load(layout.data_dir(1) / f"{name}.npz", allow_pickle=False) as npz:
             assert sorted(npz.files) == ["x", "y"]
             x_src, y_src = raw.side(entry["side"])
             np.testing.assert_array_equal(npz["x"], x_src[entry["indices"]])
@@ -299,8 +303,9 @@ def test_written_layout_indices_and_reports(raw: split.Raw, tmp_path: Path) -> N
                 npz["y"], (y_src[entry["indices"]] == POS).astype(np.uint8)
             )
 
-    metrics, plot, figure = tmp_path / "m.json", tmp_path / "p.json", tmp_path / "f.png"
-    split.write_reports(counts, metrics_path=metrics, plot_path=plot, figure_path=figure)
+    split.write_reports(layout, counts)
+    metrics, plot = layout.class_counts, layout.class_distribution_plot
+    figure = layout.class_distribution_figure
     assert json.loads(metrics.read_text()) == counts
     assert json.loads(plot.read_text()) == [
         {"set": "balanced", "class": "airplane", "count": 20, "label": "balanced / airplane"},
@@ -317,13 +322,14 @@ def test_written_layout_indices_and_reports(raw: split.Raw, tmp_path: Path) -> N
 
 
 def test_a_failed_split_keeps_the_previous_output(raw: split.Raw, tmp_path: Path) -> None:
-    out = tmp_path / "cifar2"
-    split.write_cifar2(out, raw, CLASSES, make_split(), seeds=[0])
+    layout = Layout(tmp_path)
+    out = layout.cifar2_dir
+    split.write_cifar2(layout, raw, CLASSES, make_split(), seeds=[0])
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     with pytest.raises(UserError):
-        split.write_cifar2(out, raw, CLASSES, make_split(n_majority=99), seeds=[0])
+        split.write_cifar2(layout, raw, CLASSES, make_split(n_majority=99), seeds=[0])
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["cifar2"]
+    assert [p.name for p in out.parent.iterdir()] == ["cifar2"]
 
 
 # ----------------------------------------------------------------------------- the stage
@@ -333,7 +339,7 @@ def fetched(project: TinyProject) -> TinyProject:
     """Write the tiny project's data/raw in-process (fast), as its fetch stage would."""
     p = project.params()["data"]
     got = fetch.fetch(p["source"], p["sha256"], p["max_extract_bytes"], progress=False)
-    fetch.write_raw(project.root / "data" / "raw", got, p["source"])
+    fetch.write_raw(Layout(project.root), got, p["source"])
     return project
 
 
@@ -350,6 +356,32 @@ def test_stage_writes_every_output(tiny_project: TinyProject) -> None:
     }
     assert (root / "plots" / "class_distribution.json").is_file()
     assert (root / "figures" / "class_distribution.png").is_file()
+
+
+def test_entry_points_write_every_file_where_the_layout_says(
+    tiny_project: TinyProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_fetch/run_split in-process: every output under the layout's root, none in cwd."""
+    p = params.load(tiny_project.root / "params.yaml")
+    layout = Layout(tmp_path / "project")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert fetch.run_fetch(p, layout).startswith("fetch: image-folder ")
+    assert split.run_split(p, layout).endswith(f"-> {layout.cifar2_dir}/")
+    assert list(cwd.iterdir()) == []
+    index = json.loads((layout.data_dir(1) / "indices.json").read_text())
+    assert index["source"] == "data/raw/cifar10.npz"  # project-relative, wherever the root
+    for path in (
+        layout.raw_npz,
+        layout.manifest,
+        layout.data_dir(1) / "indices.json",
+        layout.cifar2_dir / "test.npz",
+        layout.class_counts,
+        layout.class_distribution_plot,
+        layout.class_distribution_figure,
+    ):
+        assert path.is_file(), path
 
 
 SPLIT_BATTERY: dict[str, tuple[dict[str, Any], str]] = {
@@ -426,8 +458,12 @@ def split_error(project: TinyProject) -> str:
 
 
 def test_data_stages_never_import_tensorflow(tiny_project: TinyProject) -> None:
+    """Every module of imbalance/data, present and future, and both stages."""
     code = (
-        "import sys, stages.fetch, stages.split, imbalance.data.fetch, imbalance.data.split; "
+        "import importlib, pkgutil, sys, stages.fetch, stages.split, imbalance.data as d\n"
+        "names = [m.name for m in pkgutil.iter_modules(d.__path__)]\n"
+        "assert {'fetch', 'split', 'extract', 'image_folder'} <= set(names), names\n"
+        "for name in names: importlib.import_module(f'imbalance.data.{name}')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     result = tiny_project.run(sys.executable, "-c", code)
@@ -461,15 +497,16 @@ def test_dvc_repro_fetch_split_then_only_what_changed(tiny_project: TinyProject)
 )
 def test_shared_archive_fetch_and_split_give_the_study_counts(tmp_path: Path) -> None:
     got = fetch.fetch(str(SHARED_ARCHIVE), SHARED_ARCHIVE_SHA256, 2 * 10**9, progress=False)
-    assert got.kind == fetch.KIND_IMAGES and got.verified
+    assert got.kind == image_folder.KIND and got.verified
     assert got.data.class_names == CIFAR10_CLASSES
     assert got.data.x_train.shape == (50000, 32, 32, 3)
     assert got.data.x_test.shape == (10000, 32, 32, 3)
     assert set(got.data.counts()["train"].values()) == {5000}
     assert set(got.data.counts()["test"].values()) == {1000}
-    fetch.write_raw(tmp_path / "raw", got, str(SHARED_ARCHIVE))
+    layout = Layout(tmp_path)
+    fetch.write_raw(layout, got, str(SHARED_ARCHIVE))
     del got
-    raw = split.load_raw(tmp_path / "raw")
+    raw = split.load_raw(layout)
     spec = Split(n_majority=5000, n_minority=50, val_fraction=0.1, validation="holdout")
     neg, pos = split.check(raw, CLASSES, spec)
     counts = split.class_counts(raw, split.pick(raw, neg, pos, spec, 0), neg, pos)

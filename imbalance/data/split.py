@@ -23,27 +23,25 @@ Training and validation files are shuffled with the same generator. Each file ho
 (uint8 N×32×32×3) and ``y`` (uint8, 1 = ``classes.positive``); ``indices.json`` records
 the source indices (into ``x_train`` or ``x_test`` of ``data/raw/cifar10.npz``) of every
 file, in file order. This module must stay free of TensorFlow: the stage is a data step.
+
+Every path comes from :class:`imbalance.layout.Layout`: the stage passes the project's,
+tests a temporary one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from imbalance import files
 from imbalance.cli import UserError
-from imbalance.data.fetch import MANIFEST, RAW_DIR, RAW_NPZ, read_manifest
-from imbalance.params import Classes, Split
-
-CIFAR2_DIR = Path("data/cifar2")
-COUNTS_JSON = Path("metrics/class_counts.json")
-PLOT_JSON = Path("plots/class_distribution.json")
-FIGURE_PNG = Path("figures/class_distribution.png")
+from imbalance.data.fetch import read_manifest
+from imbalance.layout import Layout, seed_dir
+from imbalance.params import Classes, Params, Split
 
 SETS = ("train_balanced", "val_balanced", "train_imbalanced", "val_imbalanced", "test")
 _EPS = 1e-9  # n × fraction is computed in floating point; 0.1 × 5 must round like 0.5
@@ -51,13 +49,17 @@ _EPS = 1e-9  # n × fraction is computed in floating point; 0.1 × 5 must round 
 
 @dataclass(frozen=True)
 class Raw:
-    """The fetched arrays (``data/raw/cifar10.npz``) and their class names."""
+    """The fetched arrays (``data/raw/cifar10.npz``) and their class names.
+
+    ``layout`` is the project they were read from: messages about the data name its files.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    layout: Layout = field(default_factory=Layout)
 
     def side(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
@@ -71,16 +73,24 @@ class Pick:
     indices: np.ndarray
 
 
-def load_raw(raw_dir: Path = RAW_DIR) -> Raw:
+def run_split(params: Params, layout: Layout) -> str:
+    """The split stage: ``data/raw`` -> ``data/cifar2`` + reports; returns its stdout line."""
+    raw = load_raw(layout)
+    counts = write_cifar2(layout, raw, params.classes, params.split, params.seeds)
+    write_reports(layout, counts, params.split.validation)
+    return summary(layout, counts, params.seeds)
+
+
+def load_raw(layout: Layout) -> Raw:
     """Read the fetch stage's output; one clear line if it is missing or malformed."""
-    manifest = read_manifest(raw_dir)
+    manifest = read_manifest(layout)
     arrays = files.load_npz(
-        raw_dir / RAW_NPZ, ("x_train", "y_train", "x_test", "y_test", "class_names")
+        layout.raw_npz, ("x_train", "y_train", "x_test", "y_test", "class_names")
     )
     names = tuple(str(n) for n in arrays["class_names"])
     if names != tuple(manifest["class_names"]):
         raise UserError(
-            f"{raw_dir / MANIFEST}: class names differ from {raw_dir / RAW_NPZ}; rebuild both "
+            f"{layout.manifest}: class names differ from {layout.raw_npz}; rebuild both "
             "with `dvc repro --force fetch`"
         )
     for side in ("train", "test"):
@@ -92,11 +102,16 @@ def load_raw(raw_dir: Path = RAW_DIR) -> Raw:
             or y.shape != x.shape[:1]
         ):
             raise UserError(
-                f"{raw_dir / RAW_NPZ}: x_{side}/y_{side} are not N×32×32×3 uint8 images with N "
+                f"{layout.raw_npz}: x_{side}/y_{side} are not N×32×32×3 uint8 images with N "
                 "labels; rebuild it with `dvc repro --force fetch`"
             )
     return Raw(
-        arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], class_names=names
+        arrays["x_train"],
+        arrays["y_train"],
+        arrays["x_test"],
+        arrays["y_test"],
+        class_names=names,
+        layout=layout,
     )
 
 
@@ -113,7 +128,7 @@ def class_ids(raw: Raw, classes: Classes) -> tuple[int, int]:
         if name not in raw.class_names:
             raise UserError(
                 f"classes.{role}: {name!r} is not a class of the fetched data "
-                f"({RAW_DIR / MANIFEST}); choose one of: {', '.join(raw.class_names)}"
+                f"({raw.layout.manifest}); choose one of: {', '.join(raw.class_names)}"
             )
         ids.append(raw.class_names.index(name))
     if ids[0] == ids[1]:
@@ -145,7 +160,7 @@ def check(raw: Raw, classes: Classes, split: Split) -> tuple[int, int]:
     for side, name, cls in (("test", classes.negative, neg), ("test", classes.positive, pos)):
         if not np.any(raw.y_test == cls):
             raise UserError(
-                f"{RAW_DIR / RAW_NPZ}: no {side} images of class {name!r}; the test set needs "
+                f"{raw.layout.raw_npz}: no {side} images of class {name!r}; the test set needs "
                 "both classes -- use a source with test images of each class"
             )
     if split.validation == "holdout":
@@ -252,24 +267,29 @@ def class_counts(raw: Raw, picks: dict[str, Pick], neg: int, pos: int) -> dict[s
 
 
 def write_cifar2(
-    out_dir: Path, raw: Raw, classes: Classes, split: Split, seeds: Sequence[int]
+    layout: Layout, raw: Raw, classes: Classes, split: Split, seeds: Sequence[int]
 ) -> dict[str, dict[str, int]]:
-    """Write every seed's files (and seeds[0]'s at the top) as one directory swap."""
+    """Write every seed's files (and seeds[0]'s at the top) as one directory swap.
+
+    ``indices.json`` names its source relative to the project root, so the files do not
+    depend on where the project lives.
+    """
     neg, pos = check(raw, classes, split)
+    source = raw.layout.raw_npz.relative_to(raw.layout.root).as_posix()
     counts: dict[str, dict[str, int]] = {}
-    with files.atomic_dir(out_dir) as tmp:
+    with files.atomic_dir(layout.cifar2_dir) as tmp:
         for i, seed in enumerate(seeds):
             picks = pick(raw, neg, pos, split, seed)
             for name, choice in picks.items():
                 x, y = materialize(raw, choice, pos)
-                files.write_npz(tmp / f"seed{seed}" / f"{name}.npz", x=x, y=y)
+                files.write_npz(tmp / seed_dir(seed) / f"{name}.npz", x=x, y=y)
                 if i == 0:
                     files.write_npz(tmp / f"{name}.npz", x=x, y=y)
             files.write_json(
-                tmp / f"seed{seed}" / "indices.json",
+                tmp / seed_dir(seed) / "indices.json",
                 {
                     "seed": seed,
-                    "source": str(RAW_DIR / RAW_NPZ),
+                    "source": source,
                     "negative": classes.negative,
                     "positive": classes.positive,
                     "files": {
@@ -293,20 +313,15 @@ def plot_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
 
 
 def write_reports(
-    counts: dict[str, dict[str, int]],
-    validation: str = "holdout",
-    *,
-    metrics_path: Path = COUNTS_JSON,
-    plot_path: Path = PLOT_JSON,
-    figure_path: Path = FIGURE_PNG,
+    layout: Layout, counts: dict[str, dict[str, int]], validation: str = "holdout"
 ) -> None:
     """The counts as a metrics file, as plot data, and as the study's bar chart."""
-    files.write_json(metrics_path, counts)
-    files.write_json(plot_path, plot_rows(counts))
+    files.write_json(layout.class_counts, counts)
+    files.write_json(layout.class_distribution_plot, plot_rows(counts))
     figure = class_distribution_figure(counts, validation)
     try:
         files.write_with(
-            figure_path,
+            layout.class_distribution_figure,
             lambda path: figure.savefig(path, format="png", dpi=120, metadata={"Software": None}),
             suffix=".png",
         )
@@ -349,7 +364,7 @@ def class_distribution_figure(
     return figure
 
 
-def summary(counts: dict[str, dict[str, int]], seeds: Sequence[int]) -> str:
+def summary(layout: Layout, counts: dict[str, dict[str, int]], seeds: Sequence[int]) -> str:
     """One line for the stage's stdout."""
     shown = ", ".join(f"{name} {'/'.join(map(str, counts[name].values()))}" for name in SETS)
-    return f"split: seeds {list(seeds)}: {shown} -> {CIFAR2_DIR}/"
+    return f"split: seeds {list(seeds)}: {shown} -> {layout.cifar2_dir}/"
