@@ -1,5 +1,6 @@
 """Class-imbalance remedies for image classification, as a DVC pipeline.
 
-The library behind the thin entry points in ``stages/``. Modules that stages without
-TensorFlow import (params, cli, io, fetch, split, evaluate, compare) must not import it.
+The library behind the thin entry points in ``stages/``, one subpackage per layer:
+``data`` (fetch, split), ``training`` (the only TensorFlow/Keras code), ``analysis``
+(evaluate, compare) and ``tools``; see ARCHITECTURE.md.
 """
