@@ -4,8 +4,11 @@
     ./dev.sh report <base> <out.md>                  (the same, after setting up .venv)
 
 A reviewer runs it locally (``<base>`` = ``main``, ``origin/main``, a commit or an
-experiment name); CI runs it in ``.github/workflows/pr-report.yaml`` and posts the file as
-the pull request's comment, so both see the same report. It holds, in order:
+experiment name); CI runs it in ``.github/workflows/pr-report.yaml`` against the pull
+request's base and uploads it (with the plots) as the ``pr-report`` artifact, so both see
+the same report. It is too large for a comment: the pull request's comment is the short
+table of :mod:`imbalance.tools.pr_comment`, which links to the artifact. It holds, in
+order:
 
 1. ``dvc metrics diff --md <base> --targets metrics/summary.json``: the change of every
    remedy's mean test metrics (the file ``compare`` writes for exactly this);

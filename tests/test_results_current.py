@@ -1,0 +1,364 @@
+"""The CI guard against stale results: dvc.lock must match the code and params next to it.
+
+``test_committed_results_match_code_and_params`` runs :mod:`imbalance.tools.lockcheck` on
+this repository (no data, no training: a clean clone passes or fails it in about a
+second). The other tests build stale locks on purpose and check that exactly the stale
+stages are named: a small synthetic DVC project whose dvc.lock DVC itself wrote with a
+real ``dvc repro`` (so the md5s are DVC's, not ours), and a copy of this project's code,
+dvc.yaml and params.yaml with a lock recorded from the workspace by an independent
+writer (plain hashlib), to see how the real matrix stages are reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import PROJECT_ROOT, ok, tool_env
+
+from imbalance.tools import lockcheck
+
+
+def test_committed_results_match_code_and_params() -> None:
+    result = lockcheck.check(PROJECT_ROOT)
+    if not result.ok:
+        pytest.fail(
+            f"{result.report()}\n"
+            "(`python -m imbalance.tools.lockcheck` prints this again; it needs no data)",
+            pytrace=False,
+        )
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+DVC_YAML = """\
+stages:
+  prepare:
+    cmd: python prepare.py
+    deps: [prepare.py, lib/common.py]
+    params: [data]
+    outs: [work/prepared.txt]
+  train:
+    matrix:
+      model: [small, large]
+      seed: [0, 1]
+    cmd: python train.py ${item.model} ${item.seed}
+    deps: [train.py, lib/common.py, work/prepared.txt]
+    params:
+      - train
+      - models.${item.model}
+    outs:
+      - work/runs/${item.model}-${item.seed}.txt
+  score:
+    foreach: [0, 1]
+    do:
+      cmd: python score.py ${item}
+      deps: [score.py, work/runs]
+      outs:
+        - work/scores/${item}.txt
+  summary:
+    cmd: python summary.py
+    deps: [summary.py, work/scores]
+    params: [{other.yaml: [title]}]
+    metrics:
+      - results/summary.json:
+          cache: false
+  figures:
+    cmd: python figures.py
+    deps: [figures.py]
+    outs:
+      - figs:
+          cache: false
+"""
+
+SCRIPTS = {
+    "lib/common.py": "SCALE = 2\n",
+    "prepare.py": "import os\nos.makedirs('work', exist_ok=True)\n"
+    "open('work/prepared.txt', 'w').write('prepared')\n",
+    "train.py": "import os, sys\nos.makedirs('work/runs', exist_ok=True)\n"
+    "open(f'work/runs/{sys.argv[1]}-{sys.argv[2]}.txt', 'w').write(sys.argv[1])\n",
+    "score.py": "import os, sys\nos.makedirs('work/scores', exist_ok=True)\n"
+    "open(f'work/scores/{sys.argv[1]}.txt', 'w').write(str(len(os.listdir('work/runs'))))\n",
+    "figures.py": "import os\nos.makedirs('figs/sub', exist_ok=True)\n"
+    "open('figs/a.txt', 'w').write('a')\nopen('figs/sub/b.txt', 'w').write('b')\n",
+    "summary.py": "import json, os\nos.makedirs('results', exist_ok=True)\n"
+    "json.dump({'n': len(os.listdir('work/scores'))}, open('results/summary.json', 'w'))\n",
+}
+
+PARAMS = {
+    "data": {"source": "https://example.invalid/official.tar.gz", "sha256": "aa", "size": 3},
+    "train": {"epochs": 2},
+    "models": {"small": {"lr": 0.1}, "large": {"lr": 0.2}},
+}
+
+TRAIN = [f"train@{m}-{s}" for m in ("small", "large") for s in (0, 1)]
+
+
+def _git(root: Path, *args: str) -> None:
+    ok(subprocess.run(["git", *args], cwd=root, env=tool_env(), capture_output=True, text=True))
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "dvc", *args]
+    return subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
+
+
+def _set_param(root: Path, dotted: str, value: object, file: str = "params.yaml") -> None:
+    data = yaml.safe_load((root / file).read_text())
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    (root / file).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def _synthetic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real DVC project (matrix, foreach, a second params file), reproduced once."""
+    root = tmp_path_factory.mktemp("lockcheck") / "project"
+    root.mkdir()
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
+    (root / "other.yaml").write_text("title: study\n")
+    for name, text in SCRIPTS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    _git(root, "init", "-q")
+    ok(_dvc(root, "init", "-q"))
+    ok(_dvc(root, "repro", "-q"))
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "results")
+    return root
+
+
+@pytest.fixture
+def synthetic(_synthetic_template: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(_synthetic_template, root, symlinks=True)
+    return root
+
+
+def _stale(root: Path) -> dict[str, tuple[str, ...]]:
+    return {s.stage: s.reasons for s in lockcheck.check(root).stale}
+
+
+def test_a_fresh_dvc_repro_is_current(synthetic: Path) -> None:
+    """DVC wrote this lock: every md5 and param value must match ours exactly."""
+    result = lockcheck.check(synthetic)
+    assert result.ok, result.report()
+    assert result.refresh.startswith("dvc repro")
+
+
+def test_data_dependencies_are_not_compared(synthetic: Path) -> None:
+    """Outputs of other stages are git-ignored; a clean clone has none, so they are skipped
+    (`dvc status` would hash them)."""
+    (synthetic / "work" / "prepared.txt").write_text("other data")
+    assert lockcheck.check(synthetic).ok
+    (synthetic / "work" / "prepared.txt").unlink()
+    assert lockcheck.check(synthetic).ok
+
+
+def test_a_changed_code_dep_names_exactly_its_stages(synthetic: Path) -> None:
+    (synthetic / "train.py").write_text(SCRIPTS["train.py"] + "# tuned\n")
+    result = lockcheck.check(synthetic)
+    assert _stale(synthetic) == {name: ("changed train.py",) for name in TRAIN}
+    assert result.downstream == ["score@0", "score@1", "summary"]
+    assert result.lines() == [
+        "train@* (4 stages): changed train.py",
+        "re-run as well (their inputs are outputs of the above): score@* (2 stages), summary",
+    ]
+    assert result.refresh.startswith("dvc repro")
+
+
+def test_a_shared_module_and_a_new_dep(synthetic: Path) -> None:
+    (synthetic / "lib" / "common.py").write_text("SCALE = 3\n")
+    (synthetic / "lib" / "extra.py").write_text("X = 1\n")  # new, not yet committed
+    text = (synthetic / "dvc.yaml").read_text()
+    (synthetic / "dvc.yaml").write_text(
+        text.replace(
+            "deps: [prepare.py, lib/common.py]", "deps: [prepare.py, lib/common.py, lib/extra.py]"
+        )
+    )
+    stale = _stale(synthetic)
+    assert stale == {
+        "prepare": ("changed lib/common.py", "not in dvc.lock (new or renamed) lib/extra.py"),
+        **{name: ("changed lib/common.py",) for name in TRAIN},
+    }
+
+
+def test_a_changed_param_names_only_the_matrix_items_using_it(synthetic: Path) -> None:
+    _set_param(synthetic, "models.large.lr", 0.3)
+    result = lockcheck.check(synthetic)
+    assert _stale(synthetic) == {
+        "train@large-0": ("params models.large.lr 0.2 -> 0.3",),
+        "train@large-1": ("params models.large.lr 0.2 -> 0.3",),
+    }
+    assert result.lines()[0] == "train@large-* (2 stages): params models.large.lr 0.2 -> 0.3"
+
+
+def test_whole_section_and_other_params_files(synthetic: Path) -> None:
+    _set_param(synthetic, "data.size", 4)
+    _set_param(synthetic, "title", "renamed", file="other.yaml")
+    assert _stale(synthetic) == {
+        "prepare": ("params data.size 3 -> 4",),
+        "summary": ('params title "study" -> "renamed"',),
+    }
+
+
+def test_the_data_source_is_not_compared_but_named_in_the_refresh(synthetic: Path) -> None:
+    """README "Results": the committed results may come from another source than the
+    default; the check accepts that and refreshes on the source dvc.lock recorded."""
+    _set_param(synthetic, "data.source", "../shared/copy.tar.gz")
+    _set_param(synthetic, "data.sha256", "bb")
+    _set_param(synthetic, "train.epochs", 3)
+    result = lockcheck.check(synthetic)
+    assert _stale(synthetic) == {name: ("params train.epochs 2 -> 3",) for name in TRAIN}
+    assert result.refresh.startswith(
+        "dvc exp run -S data.source=https://example.invalid/official.tar.gz -S data.sha256=aa "
+    )
+    assert "back to the defaults" in result.refresh
+
+
+def test_a_new_stage_and_a_changed_command(synthetic: Path) -> None:
+    text = (synthetic / "dvc.yaml").read_text()
+    text = text.replace("cmd: python summary.py", "cmd: python summary.py --all")
+    text += "  extra:\n    cmd: python -c pass\n"
+    (synthetic / "dvc.yaml").write_text(text)
+    stale = _stale(synthetic)
+    assert stale == {
+        "summary": ("command changed ('python summary.py' -> 'python summary.py --all')",),
+        "extra": ("not in dvc.lock",),
+    }
+
+
+def test_committed_outputs_edited_after_the_run(synthetic: Path) -> None:
+    """(d): a results file that is not what the recorded run wrote is caught too."""
+    (synthetic / "results" / "summary.json").write_text('{"n": 99}')
+    (synthetic / "figs" / "sub" / "b.txt").write_text("edited")
+    assert _stale(synthetic) == {
+        "figures": ("committed outputs differ from dvc.lock (edited after the run?) figs",),
+        "summary": (
+            "committed outputs differ from dvc.lock (edited after the run?) results/summary.json",
+        ),
+    }
+
+
+def test_cli_exit_status_and_one_line_errors(synthetic: Path, tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "imbalance.tools.lockcheck", *args]
+        env = {**tool_env(), "PYTHONPATH": str(PROJECT_ROOT)}
+        return subprocess.run(cmd, cwd=synthetic, env=env, capture_output=True, text=True)
+
+    current = cli()
+    assert current.returncode == 0, current.stderr
+    assert "current" in current.stdout
+    (synthetic / "score.py").write_text(SCRIPTS["score.py"] + "\n")
+    stale = cli()
+    assert stale.returncode == 1
+    assert "  score@* (2 stages): changed score.py" in stale.stdout
+    assert "refresh: dvc repro" in stale.stdout
+    missing = cli(str(tmp_path / "nowhere"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: ") and len(missing.stderr.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- this project
+
+
+def _record_lock(root: Path) -> None:
+    """Write a dvc.lock recording the workspace's code and params, as `dvc repro` would.
+
+    An independent writer (hashlib, PyYAML), so the check is not tested against itself:
+    DVC 3 records ``hash: md5`` and the md5 of the file's bytes for each dependency, the
+    declared params' values, and the command.
+    """
+    from dvc.parsing import DataResolver
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        data = yaml.safe_load((root / "dvc.yaml").read_text())
+        stages = DataResolver(repo, str(root), data).resolve()["stages"]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+
+    def lookup(key: str) -> object:
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    lock: dict[str, object] = {"schema": "2.0", "stages": {}}
+    for name, stage in stages.items():
+        deps = []
+        for path in sorted(stage.get("deps", [])):
+            if (root / path).is_file():
+                blob = (root / path).read_bytes()
+                md5 = hashlib.md5(blob).hexdigest()
+                deps.append({"path": path, "hash": "md5", "md5": md5, "size": len(blob)})
+        keys = stage.get("params", [])
+        lock["stages"][name] = {  # type: ignore[index]
+            "cmd": stage["cmd"],
+            "deps": deps,
+            "params": {"params.yaml": {key: lookup(key) for key in keys}},
+        }
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """This project's dvc.yaml, params.yaml and code in a new git + DVC repository."""
+    root = tmp_path / "copy"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    for name in ("stages", "imbalance"):
+        shutil.copytree(PROJECT_ROOT / name, root / name, ignore=ignore)
+    _git(root, "init", "-q")
+    ok(_dvc(root, "init", "-q"))
+    _record_lock(root)
+    return root
+
+
+def test_this_projects_matrix_is_reported_by_group(project_copy: Path) -> None:
+    first = lockcheck.check(project_copy)
+    assert first.ok, first.report()
+    n_train = len([s for s in first.stages if s.startswith("train@")])
+    n_retrain = len([s for s in first.stages if s.startswith("retrain@")])
+    n_evaluate = len([s for s in first.stages if s.startswith("evaluate@")])
+    assert n_train and n_retrain and n_evaluate
+
+    train = project_copy / "imbalance" / "training" / "train.py"
+    train.write_text(train.read_text() + "\n# changed\n")
+    result = lockcheck.check(project_copy)
+    changed = "changed imbalance/training/train.py"
+    assert result.lines() == [
+        f"train@* ({n_train} stages): {changed}",
+        f"retrain@* ({n_retrain} stages): {changed}",
+        f"re-run as well (their inputs are outputs of the above): "
+        f"evaluate@* ({n_evaluate} stages), compare",
+    ]
+
+
+def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None:
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    remedy = sorted(params["remedies"])[0]
+    seeds = params["seeds"]
+    params["remedies"][remedy]["augment"] = {"flip": True}
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = lockcheck.check(project_copy)
+    # evaluate and compare declare the whole `remedies` section (which training set each
+    # remedy used), so they are stale in their own right, not only downstream
+    evaluate = [s for s in result.stages if s.startswith("evaluate@")]
+    assert [s.stage for s in result.stale] == [
+        *(f"train@{remedy}-{s}" for s in seeds),
+        *evaluate,
+        "compare",
+    ]
+    change = f"params remedies.{remedy}.augment.flip (absent) -> true"
+    assert result.lines()[0] == f"train@{remedy}-* ({len(seeds)} stages): {change}"
