@@ -21,7 +21,12 @@ with one seed and the study's seven remedies, and measures, each figure the medi
 - a no-op ``dvc repro``.
 
 It prints a table and writes ``bench/results.json``. It is not a test: it asserts
-nothing, it reports figures and the targets they are read against.
+nothing, it reports figures and the targets they are read against. bench/README.md says
+what each figure means and how to read it.
+
+Paths inside a project (params, data, predictions) come from
+:class:`imbalance.layout.Layout`, as the stages' own do, so the benchmark reads what
+the stages wrote wherever the layout puts it.
 """
 
 from __future__ import annotations
@@ -41,11 +46,15 @@ from pathlib import Path
 
 import yaml
 
+from imbalance.layout import Layout
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 SOURCE_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
 STUDY = ["balanced", "baseline", "class_weight", "oversample", "undersample"]
 STUDY_RETRAIN = ["two_phase_oversample", "two_phase_undersample"]
+#: The one seed the benchmark's projects are given.
+SEED = 0
 TARGETS = {
     "in_stage_throughput_ratio": ">= 0.80 of the limit, every remedy",
     "repro_vs_reference": "<= 1.15",
@@ -90,8 +99,9 @@ def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
     """A scratch git + DVC project: this code, one seed, the study's seven remedies."""
     project = work / "project"
     copy_tree(project)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["seeds"] = [0]
+    layout = Layout(project)
+    params = yaml.safe_load(layout.params.read_text())
+    params["seeds"] = [SEED]
     params["data"]["source"] = str(source)
     params["data"]["sha256"] = SOURCE_SHA256
     params["remedies"] = {k: params["remedies"][k] for k in STUDY}
@@ -99,7 +109,7 @@ def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
     params["compare"]["reference"] = "baseline"
     if max_epochs:
         params["train"]["max_epochs"] = max_epochs
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    layout.params.write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (
         ["git", "init", "-q"],
         ["git", "add", "-A"],
@@ -155,16 +165,17 @@ def median_rows(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, 
 def limit_throughput(project: Path, batch_size: int, epochs: int) -> float:
     """Images/s of plain `fit` on in-memory tensors (batched once, cached, prefetched, no
     shuffle, no validation, no callbacks but a timer): nothing in the pipeline beats it."""
+    data = Layout(project).data_dir(SEED) / "train_balanced.npz"
     code = f"""
 import json, time, numpy as np, keras, tensorflow as tf
 from imbalance import params
 from imbalance.training import model
 p = params.load()
-keras.utils.set_random_seed(0)
-d = np.load("data/cifar2/seed0/train_balanced.npz")
+keras.utils.set_random_seed({SEED})
+d = np.load({str(data)!r})
 x = d["x"].astype("float32") / 255.0
 y = keras.utils.to_categorical(d["y"], 2)
-m = model.build_model(p.model, 0)
+m = model.build_model(p.model, {SEED})
 m.compile(optimizer=keras.optimizers.Adam(p.train.learning_rate), loss="categorical_crossentropy")
 times = []
 class T(keras.callbacks.Callback):
@@ -188,10 +199,12 @@ def reference(project: Path, work: Path) -> tuple[float, float, dict[str, int]]:
     the DVC project's outputs. Returns (process wall time, training time, epochs).
     """
     plain = work / "reference"
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    params = yaml.safe_load(Layout(project).params.read_text())
+    remedies = [*params["remedies"], *params["retrain"]]
+    predictions = {r: str(Layout(plain).predictions(r, SEED)) for r in remedies}
     steps = [["stages.fetch"], ["stages.split"]]
-    steps += [["stages.train", r, "0"] for r in [*params["remedies"], *params["retrain"]]]
-    steps += [["stages.evaluate", "0"], ["stages.compare"]]
+    steps += [["stages.train", r, str(SEED)] for r in remedies]
+    steps += [["stages.evaluate", str(SEED)], ["stages.compare"]]
     code = f"""
 import importlib, json, sys, time
 import numpy as np
@@ -202,12 +215,11 @@ for argv in {steps!r}:
     importlib.import_module(argv[0]).main()
     if argv[0] == "stages.train":
         train_s += time.perf_counter() - start
-epochs = {{r: int(np.load(f"predictions/seed0/{{r}}.npz")["epochs_run"])
-          for r in {[*params["remedies"], *params["retrain"]]!r}}}
+epochs = {{r: int(np.load(path)["epochs_run"]) for r, path in {predictions!r}.items()}}
 print(json.dumps({{"train_s": train_s, "epochs": epochs}}))
 """
     copy_tree(plain)
-    shutil.copy2(project / "params.yaml", plain / "params.yaml")
+    shutil.copy2(Layout(project).params, Layout(plain).params)
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=plain, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -223,18 +235,27 @@ def main() -> None:
     ap.add_argument(
         "--repro-runs", type=int, default=3, help="repetitions of the full dvc repro --force"
     )
-    ap.add_argument("--source", type=Path, default=SOURCE)
+    ap.add_argument("--source", type=Path, default=SOURCE, help="the offline CIFAR-10 JPEG archive")
     ap.add_argument("--max-epochs", type=int, default=None, help="override train.max_epochs")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "runs")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "bench" / "runs",
+        help="where the scratch projects go (emptied first)",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results.json", help="the results file"
+    )
     args = ap.parse_args()
     if not args.source.is_file():
         sys.exit(f"error: {args.source}: the offline CIFAR-10 copy is missing; pass --source PATH")
 
-    project = prepare(args.work, args.source.resolve(), args.max_epochs)
+    # Absolute: commands run inside the scratch projects are handed paths into them.
+    work = args.work.resolve()
+    project = prepare(work, args.source.resolve(), args.max_epochs)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     dvc = [sys.executable, "-m", "dvc"]
-    p = yaml.safe_load((project / "params.yaml").read_text())
+    p = yaml.safe_load(Layout(project).params.read_text())
     print(f"scratch project: {project}", file=sys.stderr)
 
     fetch_split = []
@@ -260,7 +281,7 @@ def main() -> None:
         for row in stage_runs[-1].values():
             if "images_per_s" in row:
                 row["throughput_ratio"] = row["images_per_s"] / limits[-1]
-        ref_wall, ref_train, ref_epochs = reference(project, args.work)
+        ref_wall, ref_train, ref_epochs = reference(project, work)
         ref_walls.append(ref_wall)
         ref_trains.append(ref_train)
         ratios.append(repro_walls[-1] / ref_wall)

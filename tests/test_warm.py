@@ -3,6 +3,7 @@ TensorFlow imported writes what a cold process writes, and faults reach the chil
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import live_pids
 from test_train import OUTPUT_DIRS, ROOT, edit_params, files_under, make_project, stage_env
+
+from imbalance.tools import warm
 
 
 @pytest.fixture
@@ -94,6 +97,33 @@ def test_warm_stage_writes_the_bytes_of_a_cold_process(project: Path, tmp_path: 
 
 
 @pytest.mark.slow  # starts or uses a TensorFlow server
+def test_a_stage_prints_nothing_of_tensorflow_on_any_path(project: Path, tmp_path: Path):
+    """Cold, starting a server, warm child: with the default log level, stderr holds no
+    line of TensorFlow's C++ log (absl writes its import-time lines whatever
+    TF_CPP_MIN_LOG_LEVEL says; the stage keeps them off)."""
+    prof = tmp_path / "profile.jsonl"
+    env = stage_env(IMBALANCE_PROFILE=str(prof))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the stage's own default, as under `dvc repro`
+    # Part of the key (a TF_ variable), so the second run must start a server of its own.
+    env["TF_WARM_TEST_NONCE"] = f"{os.getpid()}-{time.time_ns()}"
+    for idle in (0, 60, 60):
+        edit_params(project, lambda raw, idle=idle: raw.update(runtime={"warm_idle_s": idle}))
+        done = subprocess.run(
+            [sys.executable, "-m", "stages.train", "baseline", "0"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "epoch 1/3" in done.stdout
+        assert done.stderr == "", f"warm_idle_s {idle}: {done.stderr}"
+    exits = [json.loads(line) for line in prof.read_text().splitlines()]
+    assert [e["warm"] for e in exits if e["event"] == "exit"] == [False, True, True]
+
+
+@pytest.mark.slow  # starts or uses a TensorFlow server
 def test_killing_the_client_kills_its_training(project: Path):
     long_training(project)
     proc = start_stage(project, "baseline", "0")
@@ -101,6 +131,9 @@ def test_killing_the_client_kills_its_training(project: Path):
     assert running_in(project) - {proc.pid}, "no warm child found"
     proc.kill()
     proc.wait(timeout=30)
+    for pipe in (proc.stdout, proc.stderr):  # not read: the test is about processes
+        assert pipe is not None
+        pipe.close()
     deadline = time.monotonic() + 30
     while running_in(project) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -135,6 +168,13 @@ def test_errors_in_the_warm_child_are_one_line_and_exit_2(project: Path):
     assert files_under(project) == before
 
 
+def copy_code(dest: Path) -> Path:
+    """The project's code alone: the key hashes it, and the live tree may change meanwhile."""
+    for name in ("imbalance", "stages"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def key_in(project: Path, **env: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", "from imbalance.tools import warm; print(warm.key())"],
@@ -148,9 +188,7 @@ def key_in(project: Path, **env: str) -> str:
 
 
 def test_the_server_key_follows_code_and_import_environment(tmp_path: Path):
-    copy = tmp_path / "copy"
-    for name in ("imbalance", "stages"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = copy_code(tmp_path / "copy")
     first = key_in(copy)
     assert key_in(copy) == first
     assert key_in(copy, PATH=os.environ["PATH"] + ":/nowhere") == first  # not read at import
@@ -158,3 +196,82 @@ def test_the_server_key_follows_code_and_import_environment(tmp_path: Path):
     with (copy / "imbalance" / "training" / "train.py").open("a") as fh:
         fh.write("\n# edited\n")
     assert key_in(copy) != first
+
+
+def test_the_server_key_follows_installed_versions(tmp_path: Path):
+    """A server that imported one TensorFlow must not serve a stage after `pip install` of
+    another: a distribution's new version (or a reinstall of the same one) is a new key."""
+    copy = copy_code(tmp_path / "copy")
+    site = tmp_path / "site"  # a sys.path entry, as site-packages is
+    dist = site / "fakeflow-2.21.0.dist-info"
+    dist.mkdir(parents=True)
+    os.utime(dist, ns=(1_000_000_000, 1_000_000_000))
+    first = key_in(copy, PYTHONPATH=str(site))
+    assert key_in(copy, PYTHONPATH=str(site)) == first
+    upgraded = dist.rename(site / "fakeflow-2.22.0.dist-info")  # what pip leaves
+    os.utime(upgraded, ns=(1_000_000_000, 1_000_000_000))
+    assert key_in(copy, PYTHONPATH=str(site)) != first
+    upgraded.rename(dist)
+    assert key_in(copy, PYTHONPATH=str(site)) == first
+    os.utime(dist, ns=(2_000_000_000, 2_000_000_000))  # reinstalled: a new directory
+    assert key_in(copy, PYTHONPATH=str(site)) != first
+
+
+#: What TensorFlow 2.21 writes to file descriptor 2 on import and on its first ops.
+NATIVE = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    b"I0000 00:00:1795943245.417160   10465 port.cc:153] oneDNN custom operations are on.\n"
+    b"W1129 09:01:02.000001   10465 foo.cc:12] a warning\n"
+    b"E0000 00:00:1795943253.187767   10465 util.cc:131] oneDNN supports DT_BOOL only\n"
+    b"F0000 00:00:1795943253.187767   10465 check.cc:1] Check failed: x\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("level", "kept"),
+    [(0, "BIWEF"), (1, "WEF"), (2, "EF"), (3, "F"), (7, "F"), (-1, "BIWEF")],
+)
+def test_the_native_log_filter_keeps_what_tf_cpp_min_log_level_keeps(level: int, kept: str):
+    data = NATIVE + b"python: a line of our own\n"
+    out = warm.native_log_filter(data, level).decode()
+    for mark, line in zip("BIWEF", NATIVE.decode().splitlines(keepends=True), strict=True):
+        assert (line in out) == (mark in kept), (level, line)
+    assert out.endswith("python: a line of our own\n")
+
+
+PRELOAD = f"""
+import os, sys
+from imbalance.tools import warm
+def fake_preload():
+    os.write(2, {NATIVE!r})
+    print("python: during the import", file=sys.stderr)
+    if os.environ.get("FAIL"):
+        raise RuntimeError("import failed")
+warm._preload = fake_preload
+print("python: before", file=sys.stderr)
+warm.preload_quietly()
+print("python: after", file=sys.stderr)
+"""
+
+
+def test_a_quiet_import_passes_python_output_through_in_order(tmp_path: Path):
+    """The import-time capture drops absl's lines, nothing of Python's: not a line
+    written meanwhile, not the traceback of a failed import."""
+    run = functools.partial(
+        subprocess.run,
+        [sys.executable, "-c", PRELOAD],
+        cwd=copy_code(tmp_path / "copy"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    done = run(env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr
+    error, fatal = NATIVE.decode().splitlines(keepends=True)[3:]
+    assert done.stderr == (
+        f"python: before\n{error}{fatal}python: during the import\npython: after\n"
+    )
+    failed = run(env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FAIL": "1"})
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"python: before\n{fatal}python: during the import\nTrace")
+    assert failed.stderr.rstrip().endswith("RuntimeError: import failed"), failed.stderr

@@ -18,8 +18,9 @@ byte-identical to a cold run (tests/test_warm.py).
 Lifecycle and failures:
 
 - one server per (Python, project directory, its source code, TensorFlow-relevant
-  environment variables): the key hashes them, so an edited source file or another venv
-  gets a fresh server and the stale one idles out;
+  environment variables, installed distributions): the key hashes them, so an edited
+  source file, another venv or a ``pip install`` gets a fresh server and the stale one
+  idles out;
 - it exits after ``runtime.warm_idle_s`` seconds without a job (0 = never used);
 - SIGINT / SIGTERM / SIGHUP of the client are forwarded to the child (the usual
   ``error: interrupted`` line and status 130); if the client is killed outright, the
@@ -27,6 +28,10 @@ Lifecycle and failures:
 - anything that goes wrong before the server has accepted the job (not Linux, the server
   cannot start, a socket error, a server exiting just then) runs the stage in the
   client's own process instead, after one line on stderr.
+
+Quiet on every path: TensorFlow's import-time C++ log goes to the server's log file
+(``<socket>.log``) when the server imports it, and is held back by
+:func:`preload_quietly` when a stage imports it itself.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import runpy
 import selectors
 import signal
@@ -46,6 +52,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,12 +61,24 @@ IMPORT_ENV = ("TF_", "KERAS_", "XLA_", "OMP_", "MKL_", "KMP_", "CUDA_", "LD_", "
 #: Seconds a client waits for a new server's imports before running the stage itself.
 START_TIMEOUT_S = 120.0
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Directory entries on ``sys.path`` that record an installation (what importlib.metadata
+#: reads distributions from) or change imports at start-up (``.pth``): part of the key.
+INSTALL_MARKS = (".dist-info", ".egg-info", ".egg-link", ".pth")
+#: A line absl writes (TensorFlow's C++ log): severity, date, time, thread, file:line].
+_NATIVE_LOG = re.compile(rb"([IWEF])\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] ")
+#: absl's note that it is not initialised yet: printed whatever the log level.
+_ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called are written"
 
 _serving = False  # True inside a forked child: the stage runs here
 
 
 def key() -> str:
-    """What a server's imported modules depend on; a different key needs another server."""
+    """What a server's imported modules depend on; a different key needs another server.
+
+    Computed by every training stage before it can delegate, so it must stay cheap
+    (~1-2 ms): file contents for the project's own few dozen sources, but only directory
+    names and times for the installed packages (:func:`installed`).
+    """
     h = hashlib.sha256()
     for part in (sys.executable, sys.version, str(PROJECT)):
         h.update(part.encode() + b"\0")
@@ -68,7 +87,36 @@ def key() -> str:
     for name in sorted(os.environ):
         if name.startswith(IMPORT_ENV):
             h.update(f"{name}={os.environ[name]}\0".encode())
+    for line in installed():
+        h.update(line.encode() + b"\0")
     return h.hexdigest()[:24]
+
+
+def installed() -> Iterator[str]:
+    """A fingerprint of the installed distributions: what ``pip install`` changes.
+
+    Why: a server that imported TensorFlow 2.21 keeps serving 2.21 after ``pip install
+    tensorflow==2.20`` unless the key moves. Reading every distribution's version through
+    ``importlib.metadata`` costs ~100 ms (it parses ~140 METADATA files); the names and
+    modification times of the ``*.dist-info`` (and ``.egg-info``, ``.egg-link``, ``.pth``)
+    entries on ``sys.path`` say the same for ~1 ms: pip writes a new ``<name>-<version>
+    .dist-info`` directory for every install, upgrade and reinstall, and removes the old
+    one. ``sys.path[0]`` (the stage's working directory) is left out; the project's own
+    code is hashed by content in :func:`key`. Files edited by hand inside an installed
+    package are not seen.
+    """
+    for entry in sys.path[0 if sys.flags.safe_path else 1 :]:
+        try:
+            with os.scandir(entry or ".") as it:
+                marks = sorted(
+                    f"{e.name} {e.stat().st_mtime_ns}" for e in it if e.name.endswith(INSTALL_MARKS)
+                )
+        except NotADirectoryError:  # a zip archive: its time stands for its contents
+            marks = [f"{os.stat(entry).st_mtime_ns}"]
+        except OSError:  # missing or unreadable: nothing is imported from it
+            marks = ["-"]
+        yield entry
+        yield from marks
 
 
 def socket_path(k: str) -> Path:
@@ -88,21 +136,24 @@ def delegate(module: str, idle_s: int) -> None:
     """Run the stage ``module`` in a warm child and exit with its status.
 
     Returns (so the caller runs the stage itself) when the warm start is off, not
-    available, or the server did not accept the job; then nothing of the stage has run.
+    available, or the server did not accept the job; then nothing of the stage has run,
+    but what it imports is imported (:func:`preload_quietly`), so that TensorFlow's
+    import-time log stays out of the stage's stderr on this path too.
     """
-    if _serving or idle_s <= 0 or sys.platform != "linux":
+    if _serving:
         return
-    try:
-        conn = _connect_or_start(socket_path(key()), idle_s)
-        status = _run_remote(conn, module)
-    except OSError as err:
-        print(f"note: no warm TensorFlow process ({err}); training here", file=sys.stderr)
-        return
-    if status is None:
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    if idle_s > 0 and sys.platform == "linux":
+        status = None
+        try:
+            conn = _connect_or_start(socket_path(key()), idle_s)
+            status = _run_remote(conn, module)
+        except OSError as err:
+            print(f"note: no warm TensorFlow process ({err}); training here", file=sys.stderr)
+        if status is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    preload_quietly()
 
 
 def _try_connect(path: Path) -> socket.socket | None:
@@ -191,19 +242,89 @@ def _run_remote(conn: socket.socket, module: str) -> int | None:
         return 1
 
 
-# --------------------------------------------------------------------------- server
+# --------------------------------------------------------------------------- imports
 def _preload() -> None:
     """Import (never run) what a training stage imports."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import dvclive.keras  # noqa: F401
-    import keras  # noqa: F401
+    # A stage sets its own level before it gets here; this is for a server started by
+    # hand. 3: TensorFlow's ERROR lines on a first op are notes (oneDNN falling back to
+    # Eigen, an unknown NodeDef attribute); a real failure raises in Python.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Importing them ahead of the training code is this module's whole purpose, hence the
+    # exception to the rule that only imbalance/training imports them.
+    import dvclive.keras  # noqa: F401, TID251
+    import keras  # noqa: F401, TID251
     import sklearn.utils.class_weight  # noqa: F401
-    import tensorflow  # noqa: F401
+    import tensorflow  # noqa: F401, TID251
 
     # Not stages.train itself: runpy runs it fresh as __main__ in every child.
     from imbalance.training import model, train  # noqa: F401
 
 
+def preload_quietly() -> None:
+    """:func:`_preload` in a stage process, keeping TensorFlow's import-time log off stderr.
+
+    Why: TensorFlow 2.21 logs through absl, which writes every line it gets before
+    ``absl::InitializeLog()`` whatever ``TF_CPP_MIN_LOG_LEVEL`` says — on import, twice
+    (two copies of absl), its "before absl::InitializeLog()" notice and an INFO line
+    about oneDNN. The warm server takes them into its log file; a stage that trains in
+    its own process would print them. So file descriptor 2 goes to a temporary file
+    for the import, and what was written there is then passed on minus the native log
+    lines below ``TF_CPP_MIN_LOG_LEVEL`` (:func:`native_log_filter`): Python's own
+    output of that moment, a warning or a traceback, still arrives, in order.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    with contextlib.ExitStack() as stack:
+        try:
+            captured = stack.enter_context(tempfile.TemporaryFile())
+            saved = os.dup(2)
+        except OSError:  # no temporary file or no stderr: rather some noise than no stage
+            _preload()
+            return
+        stack.callback(os.close, saved)
+        os.dup2(captured.fileno(), 2)
+        try:
+            _preload()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            captured.seek(0)
+            _write_all(2, native_log_filter(captured.read(), _min_log_level()))
+
+
+def _min_log_level() -> int:
+    """``TF_CPP_MIN_LOG_LEVEL`` as TensorFlow reads it: 0 (all) to 3 (no ERROR), else 0."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def native_log_filter(data: bytes, level: int) -> bytes:
+    """``data`` without the absl log lines of a severity below ``level`` (I=0, W=1, E=2;
+    FATAL lines always stay) and, from level 1, without absl's not-initialised notice.
+
+    Line by line: an unprefixed continuation of a dropped multi-line message stays —
+    rather show a stray line than swallow one that is Python's.
+    """
+    kept = []
+    for line in data.splitlines(keepends=True):
+        match = _NATIVE_LOG.match(line)
+        if match and "IWEF".index(match[1].decode()) < min(level, 3):
+            continue
+        if level >= 1 and line.startswith(_ABSL_BANNER):
+            continue
+        kept.append(line)
+    return b"".join(kept)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+# --------------------------------------------------------------------------- server
 def serve(path: Path, idle_s: float) -> None:
     """Accept jobs, fork a child per job, relay exit statuses; exit when idle."""
     _preload()
