@@ -6,6 +6,10 @@ of range fails before any output is touched, with one line naming the param (see
 more than one field (the classes differ, a retrain remedy starts from a declared one)
 live in validators here, the checks that need the data (counts above what the source
 holds) live in the stage that has the data.
+
+The schema of a remedy is its components' classes (:mod:`imbalance.training.components`:
+params and behaviour in one class each, TensorFlow imported only inside their methods),
+so ``remedies`` and ``retrain`` are validated here like every other section.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from imbalance.cli import UserError
+from imbalance.training.components import Remedy, Retrain
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -96,47 +101,6 @@ class Compare(_Strict):
     material_drop: float = Field(gt=0.0, lt=1.0)
 
 
-class Weights(_Strict):
-    kind: Literal["none", "balanced", "effective_number"] = "none"
-    beta: float = Field(default=0.999, gt=0.0, lt=1.0)
-    from_epoch: int = Field(default=0, ge=0)
-
-
-class Loss(_Strict):
-    kind: Literal["crossentropy", "focal", "logit_adjusted"] = "crossentropy"
-    gamma: float = Field(default=2.0, ge=0.0)
-    alpha: float = Field(default=0.25, gt=0.0, lt=1.0)
-    tau: float = Field(default=1.0, ge=0.0)
-
-
-class Augment(_Strict):
-    flip: bool = False
-    translate: float = Field(default=0.0, ge=0.0, lt=0.5)
-
-    @property
-    def enabled(self) -> bool:
-        return self.flip or self.translate > 0
-
-
-class Remedy(_Strict):
-    """One remedy: a composition of components, each with a do-nothing default."""
-
-    train_set: Literal["imbalanced", "balanced"] = "imbalanced"
-    sampler: Literal["natural", "oversample", "undersample"] = "natural"
-    weights: Weights = Weights()
-    loss: Loss = Loss()
-    augment: Augment = Augment()
-    output_bias_init: bool = False
-
-
-class Retrain(Remedy):
-    """A remedy that starts from another remedy's model and retrains some layers."""
-
-    start: str
-    trainable: list[str] = ["last"]
-    posthoc_tau: float = Field(default=0.0, ge=0.0)
-
-
 class Runtime(_Strict):
     """How stages run, not what they compute: no stage declares it, so no change re-runs."""
 
@@ -164,9 +128,9 @@ class Params(_Strict):
         if both:
             raise ValueError(f"remedy names declared twice (remedies and retrain): {sorted(both)}")
         for name, spec in self.retrain.items():
-            if spec.start not in self.remedies:
+            if spec.start.remedy not in self.remedies:
                 raise ValueError(
-                    f"retrain.{name}.start is {spec.start!r}, which is not declared under "
+                    f"retrain.{name}.start is {spec.start.remedy!r}, which is not declared under "
                     f"remedies; choose one of {sorted(self.remedies)}"
                 )
         if self.compare.reference not in self.all_remedies:
@@ -191,14 +155,46 @@ class Params(_Strict):
             ) from None
 
 
-def _format(err: ValidationError) -> str:
+def _yaml_path(loc: tuple[int | str, ...], raw: Any) -> tuple[str, str | None]:
+    """Where an error is, as params.yaml spells it, and the variant (``kind``) it is in.
+
+    pydantic's location also names what the YAML does not hold: the variant of a kind
+    with variants (``loss.focal.gamma``) and the param a bare value stands for
+    (``posthoc_tau.tau``, see ``Component.shorthand``). Walking the input drops them; a
+    key the input lacks is kept only as the last one (a missing key).
+    """
+    node, keys, variant = raw, [], None
+    for i, part in enumerate(loc):
+        in_input = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if in_input:
+            node = node[part]
+        elif not (isinstance(node, dict) and i == len(loc) - 1):  # else: a missing key
+            if isinstance(node, dict):
+                variant = str(part)  # the tag of a variant
+            continue  # or the param a bare value stands for
+        keys.append(str(part))
+    return ".".join(keys) or "params", variant
+
+
+def _format(err: ValidationError, raw: Any) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "params"
+    where, variant = _yaml_path(first["loc"], raw)
     msg = first["msg"]
     if first["type"] == "value_error":  # our own cross-field checks name the params
         return f"params.yaml: {msg.removeprefix('Value error, ')}"
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (misspelt?); remove it or fix its name"
+        if variant is None:
+            msg = "unknown key (misspelt?); remove it or fix its name"
+        else:
+            msg = (
+                f"unknown key for kind {variant!r} (misspelt, or a param of another kind?); "
+                "remove it or fix its name"
+            )
+    elif first["type"] == "union_tag_invalid":
+        ctx = first.get("ctx", {})
+        msg = f"unknown kind {ctx.get('tag')!r}; choose one of {ctx.get('expected_tags')}"
     elif first["type"] != "missing":
         msg = f"{msg} (got {first['input']!r})"
     return f"params.yaml: {where}: {msg}"
@@ -211,7 +207,7 @@ def parse(raw: Any) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
-        raise UserError(_format(err)) from None
+        raise UserError(_format(err, raw)) from None
 
 
 def load(path: Path = PARAMS_FILE) -> Params:

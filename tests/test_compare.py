@@ -225,8 +225,8 @@ def _write_seed(root: Path, params: Params, seed: int) -> None:
         sep, shift = skill.get(remedy, (1.2, -1.5))
         out = {}
         for split, name in (
-            ("train", f"train_{spec.train_set}"),
-            ("val", f"val_{spec.train_set}"),
+            ("train", f"train_{spec.train_set.kind}"),
+            ("val", f"val_{spec.train_set.kind}"),
             ("test", "test"),
         ):
             y = labels[name].astype(float)

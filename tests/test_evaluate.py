@@ -190,7 +190,7 @@ def write_seed(root: Path, params: Params, seed: int, rng: np.random.Generator) 
     pred = root / "predictions" / f"seed{seed}"
     pred.mkdir(parents=True, exist_ok=True)
     for i, (remedy, spec) in enumerate(params.all_remedies.items()):
-        kind = spec.train_set
+        kind = spec.train_set.kind
         out = {}
         for split, name in (("train", f"train_{kind}"), ("val", f"val_{kind}"), ("test", "test")):
             y = labels[name].astype(float)

@@ -1,8 +1,12 @@
-"""Each remedy component on tiny in-memory data, against formulas computed by hand."""
+"""Each remedy component on tiny in-memory data, against formulas computed by hand.
+
+What every variant of every kind must do alike (build from its params, compose, touch only
+what it says) is tests/test_components.py; this file checks each one's numbers."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +15,21 @@ from sklearn.utils.class_weight import compute_class_weight
 from imbalance import params
 from imbalance.training.components import (
     Augment,
+    BalancedWeights,
+    CrossentropyLoss,
+    EffectiveNumberWeights,
+    FocalLoss,
+    LogitAdjustedLoss,
     Loss,
+    NaturalSampler,
+    NoWeights,
     OutputBias,
+    Oversampler,
     PosthocShift,
     Remedy,
+    Retrain,
     Sampler,
-    Weights,
+    Undersampler,
     class_prior,
 )
 from imbalance.training.model import OUTPUT_LAYER, build_model
@@ -24,7 +37,13 @@ from imbalance.training.model import OUTPUT_LAYER, build_model
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
+PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
 SMALL = params.Model(filters=[4, 4, 4], kernel_size=3, dense_units=4)
+
+
+def sampler(kind: str) -> Sampler:
+    """The sampler params.yaml's ``sampler: <kind>`` gives."""
+    return Remedy(sampler=kind).sampler
 
 
 def labels(n_neg: int, n_pos: int, seed: int = 0) -> np.ndarray:
@@ -35,7 +54,7 @@ def labels(n_neg: int, n_pos: int, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------- sampler
 def test_oversampling_batches_are_half_positives():
     y = labels(500, 10)
-    batches = Sampler("oversample").index_batches(y, batch_size=32, seed=0).take(300)
+    batches = Oversampler().index_batches(y, batch_size=32, seed=0).take(300)
     idx = np.concatenate([b.numpy() for b in batches])
     share = y[idx].mean()
     assert abs(share - 0.5) < 0.02, share  # 9600 draws: sd of the share is 0.005
@@ -44,9 +63,7 @@ def test_oversampling_batches_are_half_positives():
 
 def test_undersampling_uses_the_same_sampler():
     y = labels(500, 10)
-    idx = np.concatenate(
-        [b.numpy() for b in Sampler("undersample").index_batches(y, 32, seed=1).take(300)]
-    )
+    idx = np.concatenate([b.numpy() for b in Undersampler().index_batches(y, 32, seed=1).take(300)])
     assert abs(y[idx].mean() - 0.5) < 0.02
 
 
@@ -62,14 +79,14 @@ def test_undersampling_uses_the_same_sampler():
     ],
 )
 def test_steps_per_epoch_formulas(kind: str, counts: tuple[int, int], batch: int, expected: int):
-    assert Sampler(kind).steps_per_epoch(np.array(counts), batch) == expected
+    assert sampler(kind).steps_per_epoch(np.array(counts), batch) == expected
 
 
 def test_natural_epoch_is_one_shuffled_pass():
     y = labels(40, 10)
-    sampler = Sampler("natural")
-    steps = sampler.steps_per_epoch(np.bincount(y), 16)
-    batches = [b.numpy() for b in sampler.index_batches(y, 16, seed=0).take(2 * steps)]
+    natural = NaturalSampler()
+    steps = natural.steps_per_epoch(np.bincount(y), 16)
+    batches = [b.numpy() for b in natural.index_batches(y, 16, seed=0).take(2 * steps)]
     first = np.concatenate(batches[:steps])
     second = np.concatenate(batches[steps:])
     assert sorted(first) == sorted(second) == list(range(50))
@@ -81,7 +98,7 @@ def test_sampler_order_is_seeded():
     y = labels(100, 10)
 
     def draw(seed: int) -> np.ndarray:
-        ds = Sampler("oversample").index_batches(y, 16, seed=seed).take(5)
+        ds = Oversampler().index_batches(y, 16, seed=seed).take(5)
         return np.concatenate([b.numpy() for b in ds])
 
     assert np.array_equal(draw(7), draw(7))
@@ -93,24 +110,24 @@ def test_sampler_order_is_seeded():
 def test_balanced_weights_equal_sklearn(counts: tuple[int, int]):
     y = np.repeat([0, 1], counts)
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
-    np.testing.assert_array_equal(Weights("balanced").class_weights(np.array(counts)), expected)
+    np.testing.assert_array_equal(BalancedWeights().class_weights(np.array(counts)), expected)
 
 
 def test_effective_number_weights_equal_the_formula():
     beta, n = 0.999, np.array([5000.0, 50.0])
-    w = Weights("effective_number", beta=beta).class_weights(n)
+    w = EffectiveNumberWeights(beta=beta).class_weights(n)
     raw = [(1 - beta) / (1 - beta**5000), (1 - beta) / (1 - beta**50)]
     scale = 5050 / (raw[0] * 5000 + raw[1] * 50)  # normalised so sum_c w_c n_c = N
     np.testing.assert_allclose(w, [raw[0] * scale, raw[1] * scale], rtol=1e-12)
     assert (w * n).sum() == pytest.approx(n.sum())
     # beta -> 1 tends to inverse frequency, i.e. the "balanced" weights
-    near_one = Weights("effective_number", beta=1 - 1e-9).class_weights(n)
-    np.testing.assert_allclose(near_one, Weights("balanced").class_weights(n), rtol=1e-4)
+    near_one = EffectiveNumberWeights(beta=1 - 1e-9).class_weights(n)
+    np.testing.assert_allclose(near_one, BalancedWeights().class_weights(n), rtol=1e-4)
 
 
 def test_no_weights_means_plain_batches():
     ds = tf.data.Dataset.from_tensors((tf.zeros((2, 1)), tf.one_hot([0, 1], 2)))
-    out, callbacks = Weights("none").attach(ds, np.array([1, 1]))
+    out, callbacks = NoWeights().attach(ds, np.array([1, 1]))
     assert out is ds and callbacks == []
 
 
@@ -136,8 +153,7 @@ class PositiveWeight(keras.metrics.Metric):
 def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str):
     y = labels(48, 8)
     x = np.random.default_rng(0).random((len(y), 32, 32, 3), dtype=np.float32)
-    spec = params.Remedy(sampler=sampler, weights=params.Weights(kind="balanced", from_epoch=2))
-    remedy = Remedy.from_params("drw", spec)
+    remedy = Remedy(sampler=sampler, weights={"kind": "balanced", "from_epoch": 2})
     data = remedy.train_data(x, y, batch_size=16, seed=0)
     model = build_model(SMALL, seed=0)
     model.compile(
@@ -161,7 +177,7 @@ def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str)
 def test_class_weight_from_epoch_zero_is_active_at_once():
     y = labels(20, 4)
     ds = tf.data.Dataset.from_tensors((tf.zeros((len(y), 1)), tf.one_hot(y, 2)))
-    out, _ = Weights("balanced").attach(ds, np.bincount(y))
+    out, _ = BalancedWeights().attach(ds, np.bincount(y))
     _, _, w = next(iter(out))
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)[y]
     np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
@@ -182,7 +198,7 @@ def loss_values(loss: Loss) -> np.ndarray:
 
 def test_crossentropy_is_minus_log_p_of_the_true_class():
     expected = -np.log(PROBS[np.arange(4), Y])
-    np.testing.assert_allclose(loss_values(Loss("crossentropy")), expected, rtol=1e-5)
+    np.testing.assert_allclose(loss_values(CrossentropyLoss()), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize(("gamma", "alpha"), [(2.0, 0.25), (0.0, 0.5), (1.0, 0.9)])
@@ -190,7 +206,7 @@ def test_focal_loss_equals_the_formula(gamma: float, alpha: float):
     p_t = PROBS[np.arange(4), Y]
     alpha_t = np.where(Y == 1, alpha, 1 - alpha)  # alpha weighs the positive class
     expected = -alpha_t * (1 - p_t) ** gamma * np.log(p_t)
-    got = loss_values(Loss("focal", gamma=gamma, alpha=alpha))
+    got = loss_values(FocalLoss(gamma=gamma, alpha=alpha))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -201,7 +217,7 @@ def test_logit_adjusted_loss_equals_the_formula_on_logits(tau: float):
     prior = np.array([0.99, 0.01])
     adjusted = logits + tau * np.log(prior)  # Menon et al. 2021, eq. (10)
     expected = np.log(np.exp(adjusted).sum(axis=1)) - adjusted[np.arange(4), Y]
-    fn = Loss("logit_adjusted", tau=tau).keras_loss(prior)
+    fn = LogitAdjustedLoss(tau=tau).keras_loss(prior)
     got = np.asarray(fn(tf.constant(ONE_HOT), tf.constant(probs, tf.float32)))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     if tau == 0.0:  # no adjustment: plain crossentropy
@@ -248,7 +264,7 @@ def test_output_bias_init_sets_log_prior():
     model = build_model(SMALL, seed=0)
     kernel_before = model.get_layer(OUTPUT_LAYER).get_weights()[0]
     prior = class_prior(labels(990, 10))
-    OutputBias(True).apply(model, prior)
+    OutputBias(enabled=True).apply(model, prior)
     kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
     np.testing.assert_array_equal(bias, np.log(prior).astype(np.float32))
     np.testing.assert_array_equal(kernel, kernel_before)
@@ -259,16 +275,16 @@ def test_output_bias_init_sets_log_prior():
 def test_output_bias_init_off_leaves_the_model_alone():
     model = build_model(SMALL, seed=0)
     before = model.get_weights()
-    OutputBias(False).apply(model, np.array([0.9, 0.1]))
+    OutputBias().apply(model, np.array([0.9, 0.1]))
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
 
 def test_posthoc_shift_moves_only_the_last_bias_by_minus_tau_log_prior():
     model = build_model(SMALL, seed=0)
-    OutputBias(True).apply(model, np.array([0.7, 0.3]))  # a non-zero bias to start from
+    OutputBias(enabled=True).apply(model, np.array([0.7, 0.3]))  # a non-zero bias to start from
     before = model.get_weights()
     prior, tau = np.array([0.99, 0.01]), 1.5
-    PosthocShift(tau).apply(model, prior)
+    PosthocShift(tau=tau).apply(model, prior)
     after = model.get_weights()
     *same_before, bias_before = before
     *same_after, bias_after = after
@@ -276,20 +292,38 @@ def test_posthoc_shift_moves_only_the_last_bias_by_minus_tau_log_prior():
     np.testing.assert_array_equal(bias_after, (bias_before - tau * np.log(prior)).astype("f4"))
 
 
-def test_remedy_from_params_composes_components():
-    spec = params.Retrain(
-        start="baseline",
-        sampler="oversample",
-        loss=params.Loss(kind="focal", gamma=1.0),
-        trainable=["dense", "last"],
-        posthoc_tau=0.5,
+def test_params_yaml_forms_build_the_components():
+    """What params.yaml writes is what the training loop gets: no copy in between."""
+    remedy = Retrain.model_validate(
+        {
+            "start": "baseline",
+            "sampler": "oversample",
+            "loss": {"kind": "focal", "gamma": 1.0},
+            "trainable": ["dense", "last"],
+            "posthoc_tau": 0.5,
+        }
     )
-    remedy = Remedy.from_params("x", spec)
-    assert remedy.sampler == Sampler("oversample")
-    assert remedy.loss == Loss("focal", gamma=1.0, alpha=0.25, tau=1.0)
-    assert remedy.start is not None and remedy.start.trainable == ("dense", "last")
-    assert remedy.posthoc == PosthocShift(0.5)
-    assert (
-        remedy.trains
-        and not Remedy.from_params("y", spec.model_copy(update={"trainable": []})).trains
-    )
+    assert remedy.sampler == Oversampler()
+    assert remedy.loss == FocalLoss(gamma=1.0, alpha=0.25)
+    assert remedy.start.remedy == "baseline"
+    assert remedy.trainable.layers == ("dense", "last")
+    assert remedy.posthoc_tau == PosthocShift(tau=0.5)
+    assert remedy.trains and remedy.retrained and not Remedy().retrained
+    assert not Retrain(start="baseline", trainable=[]).trains  # post-hoc only
+
+
+def test_shipped_remedies_keep_their_meaning():
+    """params.yaml as committed validates to the components it always meant."""
+    p = params.load(PARAMS_FILE)
+    assert p.remedies["baseline"] == Remedy()
+    assert p.remedies["class_weight"].weights == BalancedWeights()
+    assert p.remedies["drw"].weights.min_epochs == p.remedies["drw"].min_epochs == 10
+    assert p.remedies["focal"].loss == FocalLoss(gamma=2.0, alpha=0.25)
+    assert p.remedies["focal"].output_bias_init == OutputBias(enabled=True)
+    assert p.remedies["logit_adjusted"].loss == LogitAdjustedLoss(tau=1.0)
+    assert p.remedies["oversample_augment"].augment == Augment(flip=True, translate=0.1)
+    assert p.remedies["balanced"].train_set.kind == "balanced"
+    assert p.retrain["crt"] == Retrain(start="baseline", sampler="oversample")
+    assert p.retrain["posthoc_logit_adjusted"].posthoc_tau.tau == 1.0
+    assert not p.retrain["posthoc_logit_adjusted"].trains
+    assert isinstance(Remedy().loss, Loss)

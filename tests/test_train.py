@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +20,17 @@ from imbalance import files, params
 from imbalance.cli import UserError, run
 from imbalance.training.components import class_prior
 from imbalance.training.model import OUTPUT_LAYER, build_model
+from imbalance.training.outputs import save_model
 
 keras = pytest.importorskip("keras")
 
 from imbalance.training import train  # noqa: E402  (after the skip: needs TensorFlow at run time)
+from imbalance.training.callbacks import make_metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_DIRS = ("models", "predictions", "training")
+#: A line of TensorFlow's C++ log (absl): severity, date, time, thread, file:line].
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] ", re.M)
 #: train / val sizes (negatives, positives) per file: a few dozen images, seconds per run.
 SIZES = {
     "train_imbalanced": (48, 8),
@@ -151,7 +156,7 @@ def test_val_auc_is_the_positive_class_roc_auc():
     y = rng.integers(0, 2, 400)
     p1 = np.clip(0.3 * y + rng.random(400) * 0.7, 0, 1).astype("f4")
     probs = np.stack([1 - p1, p1], axis=1)
-    auc = train.make_metrics()[1]
+    auc = make_metrics()[1]
     auc.update_state(np.eye(2, dtype="f4")[y], probs)
     assert float(auc.result()) == pytest.approx(roc_auc_score(y, p1), abs=5e-3)
 
@@ -172,12 +177,15 @@ def test_two_runs_give_byte_identical_outputs(project: Path):
 
 @pytest.mark.slow
 def test_stage_reruns_are_byte_identical_across_processes(project: Path):
-    """The DVC case: a fresh process re-running a stage writes the same bytes."""
+    """The DVC case: a fresh process re-running a stage writes the same bytes; and the
+    stage is quiet: progress on stdout, none of TensorFlow's C++ log on stderr."""
     edit_params(project, lambda raw: raw["train"].update(threads=1))  # the thread knob too
     outputs = []
     for _ in range(2):
         done = run_stage("oversample_augment", "0", cwd=project)
         assert done.returncode == 0, done.stderr
+        assert not NATIVE_LOG.search(done.stderr), done.stderr
+        assert done.stdout.splitlines()[-1].startswith("oversample_augment seed 0: ")
         outputs.append(files_under(project))
     assert outputs[0] == outputs[1]
 
@@ -213,7 +221,7 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
 ):
     p = copy_project(trained, tmp_path / "p", monkeypatch)
     train.run(p, "posthoc_logit_adjusted", 0)
-    tau = p.retrain["posthoc_logit_adjusted"].posthoc_tau
+    tau = p.retrain["posthoc_logit_adjusted"].posthoc_tau.tau
     y = np.load("data/cifar2/seed0/train_imbalanced.npz")["y"]
     *same_before, bias_before = weights_of(Path("models/scratch/seed0/baseline.keras"))
     *same_after, bias_after = weights_of(
@@ -233,8 +241,12 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
 
 # --------------------------------------------------------------------------- bad input
 def stage_env(**extra: str) -> dict[str, str]:
-    """Environment of ``python -m stages.train`` run in a tiny project outside the repo."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+    """Environment of ``python -m stages.train`` run in a tiny project outside the repo;
+    TensorFlow's log level is left to the stage, as under ``dvc repro``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    if "TF_CPP_MIN_LOG_LEVEL" not in extra:
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
 
 
 def run_stage(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -306,7 +318,7 @@ def drw_too_late(root: Path) -> None:
 
 def save_start(root: Path, model_params: params.Model) -> Path:
     path = root / "models/scratch/seed0/baseline.keras"
-    train.save_model(build_model(model_params, 0), path)
+    save_model(build_model(model_params, 0), path)
     return path
 
 

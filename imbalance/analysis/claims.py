@@ -12,7 +12,7 @@ from typing import Any
 from imbalance.analysis.runs import Runs, series
 from imbalance.analysis.stats import paired
 from imbalance.analysis.text import diff, mean_ci
-from imbalance.params import Params, Remedy, Retrain, Weights
+from imbalance.params import Params, Remedy, Retrain
 
 
 def find_remedy(params: Params, spec: Remedy) -> str | None:
@@ -63,7 +63,7 @@ def check_claims(params: Params, stats: dict[str, Any], runs: Runs) -> list[dict
         return paired(series(runs, a, key, seeds), series(runs, b, key, seeds), conf, resamples)
 
     baseline = find_remedy(params, Remedy())
-    weights = find_remedy(params, Remedy(weights=Weights(kind="balanced")))
+    weights = find_remedy(params, Remedy(weights={"kind": "balanced"}))
     over = find_remedy(params, Remedy(sampler="oversample"))
     under = find_remedy(params, Remedy(sampler="undersample"))
     claims: list[dict[str, Any]] = []

@@ -222,7 +222,7 @@ def validation_protocol(params: Params) -> str:
 
 
 def _train_split(params: Params, remedy: str) -> str:
-    return "balanced" if params.remedy(remedy).train_set == "balanced" else "imbalanced"
+    return "balanced" if params.remedy(remedy).train_set.kind == "balanced" else "imbalanced"
 
 
 def _labels(path: Path) -> np.ndarray:

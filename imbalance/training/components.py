@@ -1,28 +1,44 @@
-"""Remedy components: one small object per component kind, composed by :class:`Remedy`.
+"""Remedy components: one pydantic class per component kind, composed by :class:`Remedy`.
 
 A remedy is a named composition declared in params.yaml (``remedies:`` from scratch,
-``retrain:`` from another remedy's model). :meth:`Remedy.from_params` turns the spec into
-component objects; the one training loop (:mod:`imbalance.training.train`) asks the remedy for its
-files, starting model, training dataset, loss and callbacks, and never looks at the
-remedy's name. A new remedy is a params entry plus, at most, one new component here.
+``retrain:`` from another remedy's model). Every key of a remedy is one component, and
+the component's class is both its params schema (validated by :mod:`imbalance.params`
+when any stage starts) and its behaviour (used by the training loop): there is no second
+copy of the fields or their defaults. The training loop (:mod:`imbalance.training.train`)
+asks the :class:`Remedy` for its files, starting model, training data, loss, callbacks and
+finishing step, and never looks at the remedy's name.
 
-Component kinds and what each contributes:
+Component kinds (the params.yaml key, then the class or the variants of a kind):
 
-- :class:`TrainingSet` — which split files (``train_<kind>.npz`` / ``val_<kind>.npz``);
-- :class:`Sampler` — the order and class mix of training images (``tf.data``), and
-  ``steps_per_epoch``;
-- :class:`Weights` — per-sample class weights, optionally deferred (DRW);
-- :class:`Loss` — crossentropy, focal, logit-adjusted;
-- :class:`Augment` — random flips / translations inside ``tf.data``;
-- :class:`OutputBias` — initial bias of ``last`` from the class prior;
-- :class:`Start` — (retrain) the starting model and which layers train;
-- :class:`PosthocShift` — (retrain) post-hoc logit adjustment of the saved model.
+- ``train_set`` — :class:`TrainingSet`: which split files (``train_<kind>.npz`` /
+  ``val_<kind>.npz``);
+- ``sampler`` — :class:`Sampler`: the order and class mix of training images
+  (``tf.data``) and ``steps_per_epoch``: natural | oversample | undersample;
+- ``weights`` — :class:`Weights`: per-sample class weights, optionally deferred (DRW):
+  none | balanced | effective_number;
+- ``loss`` — :class:`Loss`: crossentropy | focal | logit_adjusted;
+- ``augment`` — :class:`Augment`: random flips / translations inside ``tf.data``;
+- ``output_bias_init`` — :class:`OutputBias`: initial bias of ``last`` from the class prior;
+- ``start``, ``trainable`` (retrain only) — :class:`Start`, :class:`Trainable`: the
+  starting model and which of its layers keep training;
+- ``posthoc_tau`` (retrain only) — :class:`PosthocShift`: post-hoc logit adjustment of the
+  saved model.
+
+A kind with variants is a discriminated union on ``kind`` (``loss: {kind: focal, gamma:
+2.0}``); one verb per kind (``Sampler.index_batches``, ``Weights.class_weights``,
+``Loss.keras_loss``, ...) is what every variant implements, in the style of
+imbalanced-learn's one ``fit_resample`` per sampler. tests/test_components.py runs one
+contract over every variant of every kind, found from the field types of
+:class:`Retrain`. Adding a variant is one class here and its name in the kind's union;
+adding a kind is one class, one field of :class:`Remedy` and its one call in the
+:class:`Remedy` method where it acts.
 
 "Class prior" means the class frequencies of the remedy's training-set file (not of what
 a sampler draws): that is the distribution the test set's imbalance is measured against.
 
-TensorFlow is imported inside the methods that need it, so that the input checks (numpy
-only) fail fast, before the ~4 s TensorFlow import.
+TensorFlow is imported inside the methods that need it, so that validating params (every
+stage does, fetch and compare included) stays TensorFlow-free and fast, and the input
+checks (numpy only) fail before the ~4 s TensorFlow import.
 """
 
 from __future__ import annotations
@@ -32,17 +48,20 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from imbalance import params
 from imbalance.cli import UserError
-from imbalance.training.model import LAYER_NAMES, OUTPUT_LAYER, build_model
+from imbalance.training.model import LAYER_NAMES, OUTPUT_LAYER
 
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
+
+    from imbalance.layout import Layout
+    from imbalance.params import Model
 
 #: Clip probabilities away from 0 and 1 before a log (Keras' own epsilon).
 EPSILON = 1e-7
@@ -68,65 +87,137 @@ def sub_seeds(seed: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
 
 
+# --------------------------------------------------------------------------- the base
+class Spec(BaseModel):
+    """Params as params.yaml holds them: unknown keys are errors (a misspelt key would
+    otherwise be silently ignored), no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Component(Spec):
+    """One component of a remedy: its params (the fields) and its behaviour (the methods).
+
+    ``shorthand`` names the param a bare YAML value stands for, so that a component that
+    needs one param is written as that value (``sampler: oversample``, ``posthoc_tau:
+    1.0``, ``output_bias_init: true``) and the mapping form works too.
+
+    ``touches`` names what of a training run the component may change, in the words
+    tests/test_components.py measures against the same remedy without it: ``files``
+    (the data files), ``labels``, ``images`` and ``steps_per_epoch`` (of the training
+    batches), ``sample_weights``, ``min_epochs`` (before early stopping may pick a model),
+    ``loss``, ``initial_weights`` and ``initial_bias`` (of the model training starts from;
+    the bias is ``last``'s), ``trainable`` (which layers train) and ``final_bias`` (what
+    the finishing step does to ``last``'s bias). Nothing may change a batch's shapes.
+    """
+
+    shorthand: ClassVar[str | None] = None
+    touches: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_value(cls, data: Any) -> Any:
+        if cls.shorthand is not None and not isinstance(data, dict | BaseModel):
+            return {cls.shorthand: data}
+        return data
+
+
+def by_kind(default: str) -> BeforeValidator:
+    """The YAML forms of a kind with variants, turned into the mapping the union reads.
+
+    A bare name stands for that variant with its default params (``sampler: oversample``,
+    ``loss: focal``); a mapping without ``kind`` for the do-nothing variant ``default``
+    (``weights: {}``), as before the kinds had variants.
+    """
+
+    def named(data: Any) -> Any:
+        if isinstance(data, str):
+            return {"kind": data}
+        if isinstance(data, dict) and "kind" not in data:
+            return {"kind": default, **data}
+        return data
+
+    return BeforeValidator(named)
+
+
 # --------------------------------------------------------------------------- train set
-@dataclass(frozen=True)
-class TrainingSet:
+class TrainingSet(Component):
     """Which split the remedy trains and early-stops on (its val set keeps the same mix)."""
 
-    kind: str  # imbalanced | balanced
+    shorthand = "kind"
+    touches = frozenset({"files"})
+
+    kind: Literal["imbalanced", "balanced"] = "imbalanced"
 
     def paths(self, data_dir: Path) -> tuple[Path, Path]:
         return data_dir / f"train_{self.kind}.npz", data_dir / f"val_{self.kind}.npz"
 
 
 # --------------------------------------------------------------------------- sampler
-@dataclass(frozen=True)
-class Sampler:
-    """Order and class mix of the training batches.
-
-    ``natural``: every image once per epoch, reshuffled each epoch. ``oversample`` /
-    ``undersample``: each draw takes the next image of a repeated, shuffled negative or
-    positive stream with probability 0.5 / 0.5 (TensorFlow's imbalanced-data tutorial's
-    ``sample_from_datasets``, with a faster coin, see below); they differ
-    only in the epoch length (every negative, resp. every positive, seen about once per
-    epoch). The streams are infinite and Keras keeps one iterator across epochs, so
-    undersampling still visits every negative over the run.
+class Sampler(Component):
+    """Order and class mix of the training batches; the verb is :meth:`index_batches`.
 
     The pipeline shuffles and samples *indices*, then gathers whole batches from the
     in-memory image tensor: one gather per batch instead of per-image slicing, which keeps
     the input pipeline far faster than this small model.
     """
 
-    kind: str  # natural | oversample | undersample
+    shorthand = "kind"
+    touches = frozenset({"labels", "images", "steps_per_epoch"})
 
     def steps_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
-        n_neg, n_pos = (int(c) for c in counts)
-        if self.kind == "oversample":
-            return math.ceil(2 * n_neg / batch_size)
-        if self.kind == "undersample":
-            return math.ceil(2 * n_pos / batch_size)
-        return math.ceil((n_neg + n_pos) / batch_size)
+        raise NotImplementedError
 
     def images_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
-        """Images trained per epoch (the natural sampler's last batch of a pass is short)."""
-        if self.kind == "natural":
-            return int(np.sum(counts))
+        """Images trained per epoch."""
         return self.steps_per_epoch(counts, batch_size) * batch_size
 
     def index_batches(self, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
         """Infinite dataset of int64 index batches into the training set."""
+        raise NotImplementedError
+
+
+class NaturalSampler(Sampler):
+    """Every image once per epoch, reshuffled each epoch."""
+
+    kind: Literal["natural"] = "natural"
+
+    def steps_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
+        n_neg, n_pos = (int(c) for c in counts)
+        return math.ceil((n_neg + n_pos) / batch_size)
+
+    def images_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
+        """Every image once: the last batch of a pass is short."""
+        return int(np.sum(counts))
+
+    def index_batches(self, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
         import tensorflow as tf
 
-        s_all, s_neg, s_pos, s_mix = sub_seeds(seed, 4)
-        if self.kind == "natural":
-            n = len(y)
-            # batch before repeat: an epoch (ceil(n / batch) steps) is exactly one pass.
-            return (
-                tf.data.Dataset.range(n)
-                .shuffle(n, seed=s_all, reshuffle_each_iteration=True)
-                .batch(batch_size)
-                .repeat()
-            )
+        s_all = sub_seeds(seed, 4)[0]  # the class-balanced samplers draw the other three
+        n = len(y)
+        # batch before repeat: an epoch (ceil(n / batch) steps) is exactly one pass.
+        return (
+            tf.data.Dataset.range(n)
+            .shuffle(n, seed=s_all, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .repeat()
+        )
+
+
+class ClassBalancedSampler(Sampler):
+    """Each draw takes the next image of a repeated, shuffled negative or positive stream
+    with probability 0.5 / 0.5 (TensorFlow's imbalanced-data tutorial's
+    ``sample_from_datasets``, with a faster coin, see below).
+
+    Over- and undersampling differ only in the epoch length (every negative, resp. every
+    positive, seen about once per epoch). The streams are infinite and Keras keeps one
+    iterator across epochs, so undersampling still visits every negative over the run.
+    """
+
+    def index_batches(self, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
+        import tensorflow as tf
+
+        _, s_neg, s_pos, s_mix = sub_seeds(seed, 4)
 
         def stream(idx: np.ndarray, s: int) -> tf.data.Dataset:
             ds = tf.data.Dataset.from_tensor_slices(idx.astype(np.int64))
@@ -142,16 +233,35 @@ class Sampler:
         return tf.data.Dataset.choose_from_datasets([neg, pos], coins).batch(batch_size)
 
 
-# --------------------------------------------------------------------------- weights
-@dataclass(frozen=True)
-class Weights:
-    """Per-sample class weights, switched on at ``from_epoch`` (0 = from the start).
+class Oversampler(ClassBalancedSampler):
+    """Class-balanced batches; an epoch sees every negative about once."""
 
-    ``balanced``: scikit-learn's ``compute_class_weight("balanced")`` = N / (2 n_c).
-    ``effective_number`` (Cui et al. 2019): w_c ∝ (1 - β) / (1 - β^n_c), normalised so
-    that Σ_c w_c n_c = N, the same normalisation as ``balanced`` (the mean per-sample
-    weight is 1, so the loss scale and the learning rate mean the same as without
-    weights); β → 1 gives ``balanced``, β → 0 no weighting.
+    kind: Literal["oversample"] = "oversample"
+
+    def steps_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
+        return math.ceil(2 * int(counts[0]) / batch_size)
+
+
+class Undersampler(ClassBalancedSampler):
+    """Class-balanced batches; an epoch sees every positive about once."""
+
+    kind: Literal["undersample"] = "undersample"
+
+    def steps_per_epoch(self, counts: np.ndarray, batch_size: int) -> int:
+        return math.ceil(2 * int(counts[1]) / batch_size)
+
+
+AnySampler = Annotated[
+    NaturalSampler | Oversampler | Undersampler,
+    Field(discriminator="kind"),
+    by_kind("natural"),
+]
+
+
+# --------------------------------------------------------------------------- weights
+class Weights(Component):
+    """Per-sample class weights, switched on at ``min_epochs`` (0 = from the start); the
+    verb is :meth:`class_weights`.
 
     Weights are per-sample weights added as the last step of the dataset, looked up in a
     ``tf.Variable`` that a callback sets at the start of every epoch: ones before
@@ -163,29 +273,23 @@ class Weights:
     the training loss is weighted, the validation loss is not.
     """
 
-    kind: str = "none"  # none | balanced | effective_number
-    beta: float = 0.999
-    from_epoch: int = 0
+    shorthand = "kind"
+    touches = frozenset({"sample_weights", "min_epochs"})
+
+    @property
+    def min_epochs(self) -> int:
+        """Epochs trained unweighted before the weights switch on."""
+        return 0
 
     def class_weights(self, counts: np.ndarray) -> np.ndarray | None:
         """Weight per class [w_negative, w_positive], or None for no weighting."""
-        counts = np.asarray(counts, dtype=np.float64)
-        if self.kind == "none":
-            return None
-        if self.kind == "balanced":
-            from sklearn.utils.class_weight import compute_class_weight
-
-            y = np.repeat([0, 1], counts.astype(np.int64))
-            return compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
-        effective = (1.0 - self.beta**counts) / (1.0 - self.beta)
-        w = 1.0 / effective
-        return w * counts.sum() / float((w * counts).sum())
+        raise NotImplementedError
 
     def attach(
         self, ds: tf.data.Dataset, counts: np.ndarray
     ) -> tuple[tf.data.Dataset, list[keras.callbacks.Callback]]:
         """Add the per-sample weight to each (x, y_onehot) batch; return the callbacks."""
-        w = self.class_weights(counts)
+        w = self.class_weights(np.asarray(counts, dtype=np.float64))
         if w is None:
             return ds, []
         import keras
@@ -193,13 +297,14 @@ class Weights:
 
         active = w.astype(np.float32)
         ones = np.ones(2, np.float32)
-        current = tf.Variable(active if self.from_epoch == 0 else ones, trainable=False)
+        switch = self.min_epochs
+        current = tf.Variable(active if switch == 0 else ones, trainable=False)
 
         def add_weight(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
             return x, y, tf.reduce_sum(y * current, axis=-1)
 
         def on_epoch_begin(epoch: int, logs: dict[str, Any] | None = None) -> None:
-            current.assign(active if epoch >= self.from_epoch else ones)
+            current.assign(active if epoch >= switch else ones)
 
         callback = keras.callbacks.LambdaCallback(on_epoch_begin=on_epoch_begin)
         # tf.data would otherwise inject a prefetch after this map and hand out batches
@@ -209,42 +314,126 @@ class Weights:
         return ds.map(add_weight).with_options(options), [callback]
 
 
-# --------------------------------------------------------------------------- loss
-@dataclass(frozen=True)
-class Loss:
-    """The training loss on the model's softmax probabilities (one-hot targets).
+class NoWeights(Weights):
+    """Every sample weighs 1: the dataset is left as it is."""
 
-    ``focal`` (Lin et al. 2017): -α_t (1 - p_t)^γ log p_t with α_t = alpha for the
-    positive class and 1 - alpha for the negative one. ``logit_adjusted`` (Menon et al.
-    2021): softmax crossentropy on z + τ log π. The model outputs p = softmax(z), and
-    log p = z - logsumexp(z) differs from z by a per-sample constant, which softmax
-    ignores, so softmax(log p + τ log π) = softmax(z + τ log π): the loss is computed
-    from the probabilities exactly.
+    kind: Literal["none"] = "none"
+
+    def class_weights(self, counts: np.ndarray) -> np.ndarray | None:
+        return None
+
+
+class ClassWeights(Weights):
+    """Class weights from ``from_epoch`` on: 0 = from the start, > 0 = deferred (DRW).
+
+    Early stopping starts monitoring at ``from_epoch`` too: a DRW model picked from
+    before the switch would be the baseline under another name.
     """
 
-    kind: str = "crossentropy"  # crossentropy | focal | logit_adjusted
-    gamma: float = 2.0
-    alpha: float = 0.25
-    tau: float = 1.0
+    from_epoch: int = Field(default=0, ge=0, examples=[1])
+
+    @property
+    def min_epochs(self) -> int:
+        return self.from_epoch
+
+
+class BalancedWeights(ClassWeights):
+    """scikit-learn's ``compute_class_weight("balanced")`` = N / (2 n_c)."""
+
+    kind: Literal["balanced"] = "balanced"
+
+    def class_weights(self, counts: np.ndarray) -> np.ndarray | None:
+        from sklearn.utils.class_weight import compute_class_weight
+
+        y = np.repeat([0, 1], np.asarray(counts).astype(np.int64))
+        return compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+
+
+class EffectiveNumberWeights(ClassWeights):
+    """Cui et al. 2019: w_c ∝ (1 - β) / (1 - β^n_c), normalised so that Σ_c w_c n_c = N.
+
+    The same normalisation as ``balanced`` (the mean per-sample weight is 1, so the loss
+    scale and the learning rate mean the same as without weights); β → 1 gives
+    ``balanced``, β → 0 no weighting.
+    """
+
+    kind: Literal["effective_number"] = "effective_number"
+    beta: float = Field(default=0.999, gt=0.0, lt=1.0, examples=[0.99])
+
+    def class_weights(self, counts: np.ndarray) -> np.ndarray | None:
+        counts = np.asarray(counts, dtype=np.float64)
+        effective = (1.0 - self.beta**counts) / (1.0 - self.beta)
+        w = 1.0 / effective
+        return w * counts.sum() / float((w * counts).sum())
+
+
+AnyWeights = Annotated[
+    NoWeights | BalancedWeights | EffectiveNumberWeights,
+    Field(discriminator="kind"),
+    by_kind("none"),
+]
+
+
+# --------------------------------------------------------------------------- loss
+class Loss(Component):
+    """The training loss on the model's softmax probabilities (one-hot targets); the verb
+    is :meth:`keras_loss`: per-sample values, Keras applies sample weights and the mean."""
+
+    shorthand = "kind"
+    touches = frozenset({"loss"})
 
     def keras_loss(self, prior: np.ndarray) -> Callable[[Any, Any], Any]:
-        """A Keras loss: per-sample values; Keras applies sample weights and the mean."""
+        raise NotImplementedError
+
+
+class CrossentropyLoss(Loss):
+    """-log p of the true class."""
+
+    kind: Literal["crossentropy"] = "crossentropy"
+
+    def keras_loss(self, prior: np.ndarray) -> Callable[[Any, Any], Any]:
         import keras
+
+        return keras.losses.CategoricalCrossentropy(name="crossentropy")
+
+
+class FocalLoss(Loss):
+    """Lin et al. 2017: -α_t (1 - p_t)^γ log p_t with α_t = alpha for the positive class
+    and 1 - alpha for the negative one."""
+
+    kind: Literal["focal"] = "focal"
+    gamma: float = Field(default=2.0, ge=0.0, examples=[1.0])
+    alpha: float = Field(default=0.25, gt=0.0, lt=1.0, examples=[0.5])
+
+    def keras_loss(self, prior: np.ndarray) -> Callable[[Any, Any], Any]:
         import tensorflow as tf
 
-        if self.kind == "crossentropy":
-            return keras.losses.CategoricalCrossentropy(name="crossentropy")
-        if self.kind == "focal":
-            alpha = tf.constant([1.0 - self.alpha, self.alpha], tf.float32)
-            gamma = float(self.gamma)
+        alpha = tf.constant([1.0 - self.alpha, self.alpha], tf.float32)
+        gamma = float(self.gamma)
 
-            def focal(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-                p = tf.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
-                p_t = tf.reduce_sum(y_true * p, axis=-1)
-                alpha_t = tf.reduce_sum(y_true * alpha, axis=-1)
-                return -alpha_t * tf.pow(1.0 - p_t, gamma) * tf.math.log(p_t)
+        def focal(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+            p = tf.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
+            p_t = tf.reduce_sum(y_true * p, axis=-1)
+            alpha_t = tf.reduce_sum(y_true * alpha, axis=-1)
+            return -alpha_t * tf.pow(1.0 - p_t, gamma) * tf.math.log(p_t)
 
-            return focal
+        return focal
+
+
+class LogitAdjustedLoss(Loss):
+    """Menon et al. 2021: softmax crossentropy on z + τ log π.
+
+    The model outputs p = softmax(z), and log p = z - logsumexp(z) differs from z by a
+    per-sample constant, which softmax ignores, so softmax(log p + τ log π) =
+    softmax(z + τ log π): the loss is computed from the probabilities exactly.
+    """
+
+    kind: Literal["logit_adjusted"] = "logit_adjusted"
+    tau: float = Field(default=1.0, ge=0.0, examples=[2.0])
+
+    def keras_loss(self, prior: np.ndarray) -> Callable[[Any, Any], Any]:
+        import tensorflow as tf
+
         shift = tf.constant(self.tau * np.log(prior), tf.float32)
 
         def logit_adjusted(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -254,9 +443,15 @@ class Loss:
         return logit_adjusted
 
 
+AnyLoss = Annotated[
+    CrossentropyLoss | FocalLoss | LogitAdjustedLoss,
+    Field(discriminator="kind"),
+    by_kind("crossentropy"),
+]
+
+
 # --------------------------------------------------------------------------- augment
-@dataclass(frozen=True)
-class Augment:
+class Augment(Component):
     """Random horizontal flips and translations (fraction of the image size).
 
     Keras preprocessing layers applied to whole batches inside ``tf.data``, after the
@@ -269,8 +464,10 @@ class Augment:
     training).
     """
 
-    flip: bool = False
-    translate: float = 0.0
+    touches = frozenset({"images"})
+
+    flip: bool = Field(default=False, examples=[True])
+    translate: float = Field(default=0.0, ge=0.0, lt=0.5, examples=[0.1])
 
     @property
     def enabled(self) -> bool:
@@ -308,30 +505,34 @@ def set_output_bias(model: keras.Model, bias: np.ndarray) -> None:
     model.get_layer(OUTPUT_LAYER).set_weights([kernel, bias.astype(np.float32)])
 
 
-@dataclass(frozen=True)
-class OutputBias:
+class OutputBias(Component):
     """Initial bias of ``last`` = log π_c, so the untrained model predicts the prior.
 
     TensorFlow's imbalanced-data tutorial: with softmax outputs, b_c = log π_c gives
     softmax(b) = π, so the first epochs do not spend their steps learning the prior.
     """
 
-    enabled: bool = False
+    shorthand = "enabled"
+    touches = frozenset({"initial_bias"})
+
+    enabled: bool = Field(default=False, examples=[True])
 
     def apply(self, model: keras.Model, prior: np.ndarray) -> None:
         if self.enabled:
             set_output_bias(model, np.log(prior))
 
 
-@dataclass(frozen=True)
-class PosthocShift:
+class PosthocShift(Component):
     """Post-hoc logit adjustment (Menon et al. 2021): subtract τ log π_c from ``last``'s bias.
 
     The saved model then outputs softmax(z - τ log π), so every prediction file and metric
     downstream carries the adjustment with no special case.
     """
 
-    tau: float = 0.0
+    shorthand = "tau"
+    touches = frozenset({"final_bias"})
+
+    tau: float = Field(default=0.0, ge=0.0, examples=[1.0])
 
     def apply(self, model: keras.Model, prior: np.ndarray) -> None:
         if self.tau > 0:
@@ -340,32 +541,24 @@ class PosthocShift:
 
 
 # --------------------------------------------------------------------------- start
-@dataclass(frozen=True)
-class Start:
-    """A retrain remedy's starting model and the layers that keep training.
+class Start(Component):
+    """A retrain remedy's starting model: another remedy's model of the same seed.
 
-    The starting model is another remedy's model of the same seed; every layer not in
-    ``trainable`` is frozen (two-phase training, cRT). Its weights are copied into a
-    model freshly built from ``model`` params, so a file from another architecture is
-    refused, not silently used.
+    Its weights are copied into a model freshly built from ``model`` params, so a file
+    from another architecture is refused, not silently used.
     """
 
-    remedy: str
-    trainable: tuple[str, ...] = (OUTPUT_LAYER,)
+    shorthand = "remedy"
+    touches = frozenset({"initial_weights", "initial_bias"})
 
-    def path(self, models_dir: Path, seed: int) -> Path:
-        return models_dir / "scratch" / f"seed{seed}" / f"{self.remedy}.keras"
+    remedy: str = Field(min_length=1, examples=["baseline"])
 
-    def check_params(self, name: str) -> None:
-        unknown = [layer for layer in self.trainable if layer not in LAYER_NAMES]
-        if unknown:
-            raise UserError(
-                f"params.yaml: retrain.{name}.trainable names unknown layers {unknown}; "
-                f"choose from {list(LAYER_NAMES)}"
-            )
+    def path(self, layout: Layout, seed: int) -> Path:
+        return layout.model(self.remedy, seed)
 
-    def check_file(self, path: Path, seed: int) -> None:
+    def check_file(self, layout: Layout, seed: int) -> None:
         """Cheap checks before TensorFlow is imported: present, and a complete zip."""
+        path = self.path(layout, seed)
         rebuild = f"`dvc repro train@{self.remedy}-{seed}`"
         if not path.is_file():
             raise UserError(f"{path}: starting model missing; build it first with {rebuild}")
@@ -380,9 +573,12 @@ class Start:
                 f"`dvc repro --force train@{self.remedy}-{seed}`"
             )
 
-    def load(self, path: Path, model_params: params.Model, seed: int) -> keras.Model:
+    def load(self, layout: Layout, model_params: Model, seed: int) -> keras.Model:
         import keras
 
+        from imbalance.training.model import build_model
+
+        path = self.path(layout, seed)
         rebuild = f"`dvc repro --force train@{self.remedy}-{seed}`"
         try:
             saved = keras.models.load_model(path, compile=False, safe_mode=True)
@@ -400,8 +596,6 @@ class Start:
                 f"({_first_difference(got, want)}); rebuild it with {rebuild}"
             )
         model.set_weights(saved.get_weights())
-        for layer in model.layers:
-            layer.trainable = layer.name in self.trainable
         return model
 
 
@@ -416,6 +610,30 @@ def _first_difference(
     return f"{len(got)} weight arrays, params give {len(want)}"
 
 
+#: A layer name of the CNN (:data:`imbalance.training.model.LAYER_NAMES`).
+LayerName = Literal[LAYER_NAMES]  # type: ignore[valid-type]
+
+
+class Trainable(Component):
+    """The layers of the starting model that keep training; every other layer is frozen
+    (two-phase training, cRT). ``[]``: nothing trains (a post-hoc-only remedy)."""
+
+    shorthand = "layers"
+    touches = frozenset({"trainable"})
+
+    layers: tuple[LayerName, ...] = Field(
+        default=(OUTPUT_LAYER,), strict=False, examples=[("dense", OUTPUT_LAYER)]
+    )
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.layers)
+
+    def apply(self, model: keras.Model) -> None:
+        for layer in model.layers:
+            layer.trainable = layer.name in self.layers
+
+
 # --------------------------------------------------------------------------- remedy
 @dataclass(frozen=True)
 class TrainData:
@@ -426,69 +644,51 @@ class TrainData:
     callbacks: list[keras.callbacks.Callback]
 
 
-@dataclass(frozen=True)
-class Remedy:
-    """A remedy as the training loop sees it: components, built from a params spec."""
+class Remedy(Spec):
+    """One remedy trained from scratch: a composition of components, each with a
+    do-nothing default (``remedies.<name>`` in params.yaml).
 
-    name: str
-    training_set: TrainingSet
-    sampler: Sampler
-    weights: Weights
-    loss: Loss
-    augment: Augment
-    output_bias: OutputBias
-    start: Start | None = None
-    posthoc: PosthocShift = PosthocShift()
+    The training loop asks it, in this order: :meth:`check` (before TensorFlow),
+    :meth:`initial_model`, :meth:`train_data`, :meth:`keras_loss` (when :attr:`trains`),
+    :meth:`finish`.
+    """
 
-    @classmethod
-    def from_params(cls, name: str, spec: params.Remedy) -> Remedy:
-        start = None
-        posthoc = PosthocShift()
-        if isinstance(spec, params.Retrain):
-            start = Start(spec.start, tuple(spec.trainable))
-            start.check_params(name)
-            posthoc = PosthocShift(spec.posthoc_tau)
-        return cls(
-            name=name,
-            training_set=TrainingSet(spec.train_set),
-            sampler=Sampler(spec.sampler),
-            weights=Weights(spec.weights.kind, spec.weights.beta, spec.weights.from_epoch),
-            loss=Loss(spec.loss.kind, spec.loss.gamma, spec.loss.alpha, spec.loss.tau),
-            augment=Augment(spec.augment.flip, spec.augment.translate),
-            output_bias=OutputBias(spec.output_bias_init),
-            start=start,
-            posthoc=posthoc,
-        )
+    #: Whether the model is written under models/retrained (else models/scratch).
+    retrained: ClassVar[bool] = False
+
+    train_set: TrainingSet = TrainingSet()
+    sampler: AnySampler = NaturalSampler()
+    weights: AnyWeights = NoWeights()
+    loss: AnyLoss = CrossentropyLoss()
+    augment: Augment = Augment()
+    output_bias_init: OutputBias = OutputBias()
 
     @property
     def min_epochs(self) -> int:
-        """Epochs before early stopping may pick a model: DRW's plain-loss phase.
-
-        A deferred re-weighting remedy whose model came from before the weights switch on
-        would be the baseline under another name, so early stopping starts monitoring at
-        ``from_epoch``.
-        """
-        return self.weights.from_epoch if self.weights.kind != "none" else 0
+        """Epochs before early stopping may pick a model: DRW's plain-loss phase."""
+        return self.weights.min_epochs
 
     @property
     def trains(self) -> bool:
-        """False for a retrain remedy with ``trainable: []`` (post-hoc only)."""
-        return self.start is None or bool(self.start.trainable)
+        """False for a remedy that only adjusts its starting model."""
+        return True
 
-    def model_path(self, models_dir: Path, seed: int) -> Path:
-        group = "scratch" if self.start is None else "retrained"
-        return models_dir / group / f"seed{seed}" / f"{self.name}.keras"
+    def check(self, layout: Layout, seed: int) -> None:
+        """Checks of what the remedy reads besides the data files, before TensorFlow."""
 
     def initial_model(
-        self, model_params: params.Model, seed: int, models_dir: Path, prior: np.ndarray
+        self, model_params: Model, seed: int, layout: Layout, prior: np.ndarray
     ) -> keras.Model:
-        """Seeded fresh model, or the starting model with non-trainable layers frozen."""
-        if self.start is None:
-            model = build_model(model_params, seed)
-        else:
-            model = self.start.load(self.start.path(models_dir, seed), model_params, seed)
-        self.output_bias.apply(model, prior)
+        """The model training starts from, its output bias set if the remedy asks."""
+        model = self._starting_model(model_params, seed, layout)
+        self.output_bias_init.apply(model, prior)
         return model
+
+    def _starting_model(self, model_params: Model, seed: int, layout: Layout) -> keras.Model:
+        """A fresh model with the seeded initial weights."""
+        from imbalance.training.model import build_model
+
+        return build_model(model_params, seed)
 
     def train_data(self, x: Any, y: np.ndarray, batch_size: int, seed: int) -> TrainData:
         """The training pipeline: sampler → gather batch → augment → prefetch → weights.
@@ -515,4 +715,30 @@ class Remedy:
 
     def finish(self, model: keras.Model, prior: np.ndarray) -> None:
         """After training: post-hoc adjustments that the saved model must carry."""
-        self.posthoc.apply(model, prior)
+
+
+class Retrain(Remedy):
+    """A remedy that starts from another remedy's model (same seed) and retrains some
+    layers, or none (``retrain.<name>`` in params.yaml)."""
+
+    retrained: ClassVar[bool] = True
+
+    start: Start
+    trainable: Trainable = Trainable()
+    posthoc_tau: PosthocShift = PosthocShift()
+
+    @property
+    def trains(self) -> bool:
+        return self.trainable.trains
+
+    def check(self, layout: Layout, seed: int) -> None:
+        self.start.check_file(layout, seed)
+
+    def _starting_model(self, model_params: Model, seed: int, layout: Layout) -> keras.Model:
+        """The start remedy's model, every layer not in ``trainable`` frozen."""
+        model = self.start.load(layout, model_params, seed)
+        self.trainable.apply(model)
+        return model
+
+    def finish(self, model: keras.Model, prior: np.ndarray) -> None:
+        self.posthoc_tau.apply(model, prior)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imbalance import params
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # params imports this module (via the components): no import cycle at run time
     import keras
+
+    from imbalance import params
 
 INPUT_SHAPE = (32, 32, 3)
 N_CLASSES = 2

@@ -1,0 +1,134 @@
+"""The metrics and callbacks ``fit`` runs with: what the training loop logs and reports.
+
+Each is a small Keras subclass or lambda with one job: the validation metrics early
+stopping watches, the per-epoch dvclive curves, one progress line per epoch, and the
+benchmark's throughput marks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
+
+def make_metrics() -> list[keras.metrics.Metric]:
+    """Accuracy and threshold-free metrics of the positive class (logged as val_auc, ...).
+
+    ``AUC(multi_label=True, label_weights=[0, 1])`` computes the AUC of each softmax
+    column and keeps only the positive column's: the ROC AUC of "automobile" — a plain
+    ``AUC()`` would pool both columns into one curve.
+    """
+    import keras
+    import tensorflow as tf
+
+    class AUC(keras.metrics.AUC):
+        """Keras reads every metric's result eagerly at the end of each epoch and
+        validation pass; the AUC's ~30 eager ops cost ~3 ms each time, which dominated
+        the 2-step epochs of undersampling. Compiled, the same ops run as one graph."""
+
+        @tf.function
+        def result(self) -> tf.Tensor:
+            return super().result()
+
+    positive = {"multi_label": True, "num_labels": 2, "label_weights": [0.0, 1.0]}
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        AUC(curve="ROC", name="auc", **positive),
+        AUC(curve="PR", name="pr_auc", **positive),
+    ]
+
+
+def live_callback(live: Any) -> keras.callbacks.Callback:
+    """dvclive's Keras callback, keeping Keras' metric names and leaving git alone.
+
+    ARCHITECTURE.md names the curves ``loss``, ``val_auc``, ... (``plots/metrics/*.tsv``);
+    the stock callback would rename them ``train/loss``, ``eval/auc``. ``Live.end()``
+    would, under ``dvc exp run``, ``git add`` the live directory — here a temporary
+    directory that is renamed into place afterwards — so the summary is written instead.
+    """
+    from dvclive.keras import DVCLiveCallback
+
+    class Callback(DVCLiveCallback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            for metric, value in (logs or {}).items():
+                self.live.log_metric(metric, float(value))
+            self.live.next_step()
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.live.make_summary()
+
+    return Callback(live=live)
+
+
+def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
+    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, see tools/profile.py).
+
+    Marks ``first_step`` when the first batch starts (imports, data loading and graph
+    building are behind it) and, at the end, ``train_throughput``: images per second of
+    the training phase of every epoch but the first (which includes tracing), validation
+    excluded — comparable with the plain-``fit`` limit — and, as ``epoch_images_per_s``,
+    the same with each epoch's validation pass included. No-ops without the variable.
+    """
+    import keras
+
+    from imbalance.tools import profile
+
+    class Throughput(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.train_s: list[float] = []
+            self.epoch_s: list[float] = []
+            self.begin = 0.0
+            self.val: float | None = None
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if not self.epoch_s and batch == 0:
+                profile.mark("first_step")
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.begin, self.val = time.perf_counter(), None
+
+        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.val = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            now = time.perf_counter()
+            self.train_s.append((self.val or now) - self.begin)
+            self.epoch_s.append(now - self.begin)
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if len(self.train_s) < 2:
+                return
+            n = images_per_epoch * (len(self.train_s) - 1)
+            profile.mark(
+                "train_throughput",
+                images_per_s=round(n / sum(self.train_s[1:]), 1),
+                epoch_images_per_s=round(n / sum(self.epoch_s[1:]), 1),
+                epochs=len(self.train_s),
+            )
+
+    return Throughput()
+
+
+def progress_callback(max_epochs: int, out: Any = None) -> keras.callbacks.Callback:
+    """Exactly one line per epoch on stdout, flushed, so a long stage visibly moves."""
+    import keras
+
+    out = out or sys.stdout
+    start = time.perf_counter()
+
+    def line(epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        print(
+            f"epoch {epoch + 1}/{max_epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+            f"val_auc {logs.get('val_auc', float('nan')):.4f}  "
+            f"{time.perf_counter() - start:.1f}s",
+            file=out,
+            flush=True,
+        )
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=line)
