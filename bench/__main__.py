@@ -102,8 +102,8 @@ def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
     layout = Layout(project)
     params = yaml.safe_load(layout.params.read_text())
     params["seeds"] = [SEED]
-    params["data"]["source"] = str(source)
-    params["data"]["sha256"] = SOURCE_SHA256
+    params["data"]["sources"]["bench"] = {"location": str(source), "sha256": SOURCE_SHA256}
+    params["data"]["source"] = "bench"
     params["remedies"] = {k: params["remedies"][k] for k in STUDY}
     params["retrain"] = {k: params["retrain"][k] for k in STUDY_RETRAIN}
     params["compare"]["reference"] = "baseline"

@@ -32,10 +32,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class Data(_Strict):
-    source: str = Field(min_length=1)
+class Source(_Strict):
+    """Where one copy of CIFAR-10 is and the SHA-256 it must have."""
+
+    location: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^([0-9a-fA-F]{64})?$")
+
+
+class Data(_Strict):
+    """``source`` names the entry of ``sources`` the study runs on.
+
+    Named, so that params.yaml says which data the committed results came from (and
+    ``dvc params diff`` shows a switch), while every other copy stays one ``-S`` away.
+    """
+
+    source: str = Field(min_length=1)
+    sources: dict[str, Source] = Field(min_length=1)
     max_extract_bytes: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _known(self) -> Data:
+        if self.source not in self.sources:
+            raise ValueError(
+                f"data.source is {self.source!r}, which is not an entry of data.sources; "
+                f"choose one of {sorted(self.sources)} or add it under data.sources"
+            )
+        return self
+
+    @property
+    def chosen(self) -> Source:
+        return self.sources[self.source]
 
 
 class Classes(_Strict):

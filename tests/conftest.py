@@ -549,7 +549,7 @@ class TinyProject:
         return yaml.safe_load((self.root / "params.yaml").read_text())
 
     def set_params(self, updates: dict[str, Any]) -> None:
-        """Change params.yaml: ``{"split.n_minority": 3, "data.sha256": ""}``."""
+        """Change params.yaml: ``{"split.n_minority": 3, "data.sources.tiny.sha256": ""}``."""
         p = self.params()
         for key, value in updates.items():
             set_dotted(p, key, value)
@@ -605,7 +605,10 @@ def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> TinyProject:
     root.mkdir()
     _copy_project(root)
     project = TinyProject(root, source)
-    updates = {"data.source": str(source), "data.sha256": sha256_of(source)}
+    updates = {
+        "data.sources.tiny": {"location": str(source), "sha256": sha256_of(source)},
+        "data.source": "tiny",
+    }
     current = project.params()
     for key, value in TINY_PARAMS.items():
         section = key.split(".")[0]

@@ -113,7 +113,9 @@ def test_stage_downloads_into_data_raw(
 ) -> None:
     archive = build_python_archive(tmp_path / "cifar-10-python.tar.gz", 2, 1)
     url = http_server.add("cifar-10-python.tar.gz", archive.path)
-    tiny_project.set_params({"data.source": url, "data.sha256": archive.sha256})
+    tiny_project.set_params(
+        {"data.sources.tiny.location": url, "data.sources.tiny.sha256": archive.sha256}
+    )
 
     result = tiny_project.stage("fetch")
 
@@ -145,8 +147,15 @@ def test_wrong_checksum_from_url_leaves_nothing(
 ) -> None:
     archive = build_python_archive(tmp_path / "cifar-10-python.tar.gz", 2, 1)
     url = http_server.add("cifar-10-python.tar.gz", archive.path)
-    tiny_project.set_params({"data.source": url, "data.sha256": "0" * 64})
-    stage_error(tiny_project, "data.sha256:", archive.sha256, "nothing in it was read")
+    tiny_project.set_params(
+        {"data.sources.tiny.location": url, "data.sources.tiny.sha256": "0" * 64}
+    )
+    stage_error(tiny_project, "data.sources.tiny.sha256:", archive.sha256, "nothing in it was read")
+
+
+def test_a_source_name_that_is_not_an_entry_is_one_line(tiny_project: TinyProject) -> None:
+    tiny_project.set_params({"data.source": "offical"})
+    stage_error(tiny_project, "data.source is 'offical'", "choose one of", "'tiny'")
 
 
 def test_truncated_download_fails_and_keeps_nothing(
@@ -155,8 +164,10 @@ def test_truncated_download_fails_and_keeps_nothing(
     archive = build_python_archive(tmp_path / "cifar-10-python.tar.gz", 2, 1)
     url = http_server.add("cifar-10-python.tar.gz", archive.path)
     http_server.truncate("cifar-10-python.tar.gz", archive.path.stat().st_size // 2)
-    tiny_project.set_params({"data.source": url, "data.sha256": archive.sha256})
-    stage_error(tiny_project, "data.source:", "cut short", "nothing was kept")
+    tiny_project.set_params(
+        {"data.sources.tiny.location": url, "data.sources.tiny.sha256": archive.sha256}
+    )
+    stage_error(tiny_project, "data.sources.tiny.location:", "cut short", "nothing was kept")
 
 
 def test_interrupted_download_leaves_no_file_for_a_later_run(
@@ -344,7 +355,7 @@ Case = Callable[[Path, LocalHTTPServer], dict[str, object]]
 
 
 def _source(path: Path | str, sha256: str = "") -> dict[str, object]:
-    return {"data.source": str(path), "data.sha256": sha256}
+    return {"data.sources.tiny.location": str(path), "data.sources.tiny.sha256": sha256}
 
 
 def _archive(tmp_path: Path, members: dict[str, object] | None = None) -> dict[str, object]:
@@ -375,12 +386,16 @@ def _closed_port_url() -> str:
 BATTERY: dict[str, tuple[Case, tuple[str, ...]]] = {
     # --- verification and transport
     "wrong-checksum": (
-        lambda t, s: {**_archive(t), "data.sha256": "ab" * 32},
-        ("data.sha256:", "not the configured abab", "nothing in it was read"),
+        lambda t, s: {**_archive(t), "data.sources.tiny.sha256": "ab" * 32},
+        ("data.sources.tiny.sha256:", "not the configured abab", "nothing in it was read"),
     ),
     "empty-sha256-python-archive": (
-        lambda t, s: {**_archive(t), "data.sha256": ""},
-        ("data.sha256: empty, but", "CIFAR-10 python archive", cifar_archive.OFFICIAL_SHA256),
+        lambda t, s: {**_archive(t), "data.sources.tiny.sha256": ""},
+        (
+            "data.sources.tiny.sha256: empty, but",
+            "CIFAR-10 python archive",
+            cifar_archive.OFFICIAL_SHA256,
+        ),
     ),
     "truncated-archive": (
         lambda t, s: _source(_truncated(pack_tar_gz(tiny_tree(t), t / "cut.tar.gz"))),
@@ -397,7 +412,7 @@ BATTERY: dict[str, tuple[Case, tuple[str, ...]]] = {
     "missing-source": (lambda t, s: _source(t / "nowhere.tar.gz"), ("does not exist",)),
     "sha256-for-a-directory": (
         lambda t, s: _source(tiny_tree(t), "ab" * 32),
-        ("data.sha256: set, but", "is a directory"),
+        ("data.sources.tiny.sha256: set, but", "is a directory"),
     ),
     "http-404": (
         lambda t, s: _source(s.url("missing.tar.gz"), "ab" * 32),

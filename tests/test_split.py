@@ -338,8 +338,9 @@ def test_a_failed_split_keeps_the_previous_output(raw: split.Raw, tmp_path: Path
 def fetched(project: TinyProject) -> TinyProject:
     """Write the tiny project's data/raw in-process (fast), as its fetch stage would."""
     p = project.params()["data"]
-    got = fetch.fetch(p["source"], p["sha256"], p["max_extract_bytes"], progress=False)
-    fetch.write_raw(Layout(project.root), got, p["source"])
+    src = p["sources"][p["source"]]
+    got = fetch.fetch(src["location"], src["sha256"], p["max_extract_bytes"], progress=False)
+    fetch.write_raw(Layout(project.root), got, src["location"])
     return project
 
 

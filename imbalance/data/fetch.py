@@ -28,6 +28,7 @@ directory that is a digest of its sorted file names and their SHA-256s.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -61,10 +62,21 @@ class Fetched:
 
 
 def run_fetch(params: Params, layout: Layout) -> str:
-    """The fetch stage: ``data.source`` into ``layout.raw_dir``; returns its stdout line."""
+    """The fetch stage: the source ``data.source`` names into ``layout.raw_dir``.
+
+    :func:`fetch` and the modules under it name a location and a checksum as
+    ``data.source`` and ``data.sha256`` in their messages (their arguments); here those
+    become the params the user actually sets, ``data.sources.<name>.location`` and
+    ``...sha256``. Returns the stage's stdout line.
+    """
     data = params.data
-    fetched = fetch(data.source, data.sha256, data.max_extract_bytes)
-    return summary(write_raw(layout, fetched, data.source))
+    try:
+        fetched = fetch(data.chosen.location, data.chosen.sha256, data.max_extract_bytes)
+    except UserError as err:
+        entry = f"data.sources.{data.source}"
+        text = re.sub(r"\bdata\.source\b", f"{entry}.location", str(err))
+        raise UserError(re.sub(r"\bdata\.sha256\b", f"{entry}.sha256", text)) from None
+    return summary(write_raw(layout, fetched, data.chosen.location))
 
 
 def fetch(source: str, sha256: str, max_extract_bytes: int, *, progress: bool = True) -> Fetched:

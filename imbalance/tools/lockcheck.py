@@ -24,29 +24,21 @@ Stages come from DVC's own parser (matrix / foreach expanded exactly as ``dvc re
 expands them), dvc.lock and params files are read with DVC's own YAML loader and param
 lookup, and file hashes with DVC's own function, so "current" here means what it means
 to ``dvc status``.
-
-One exception, by design: ``data.source`` and ``data.sha256`` name the data the committed
-results were produced from. The README's "Results" section says why they may differ from
-the defaults in params.yaml (the results come from the offline JPEG copy); they are not
-compared, and the refresh command this check prints runs on the committed data source.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imbalance.cli import UserError
 
-#: Params naming the data the committed results came from: reported, never compared.
-DATA_SOURCE_PARAMS = ("data.source", "data.sha256")
 DEFAULT_PARAMS_FILE = "params.yaml"
 #: The first words of a failing report (the PR comment looks for them).
 STALE_HEADLINE = "dvc.lock does not match the workspace"
@@ -71,8 +63,8 @@ class LockCheck:
     downstream: list[str]
     #: Every stage name in dvc.yaml order (for compressing names into ``group@*``).
     stages: list[str]
-    refresh: str
-    data_source: dict[str, Any] = field(default_factory=dict)
+    #: The command that brings the results up to date.
+    refresh: str = "dvc repro, then commit dvc.lock with metrics/, figures/, plots/"
 
     @property
     def ok(self) -> bool:
@@ -132,11 +124,7 @@ def check(root: str | Path = ".") -> LockCheck:
         if reasons:
             stale.append(Stale(name, tuple(reasons)))
 
-    downstream = _downstream(stages, {s.stage for s in stale})
-    source = _locked_data_source(lock)
-    current = _read_params(root, DEFAULT_PARAMS_FILE, list(DATA_SOURCE_PARAMS), params_cache)
-    differs = {k: v for k, v in source.items() if current.get(k, _MISSING) != v}
-    return LockCheck(stale, downstream, list(stages), _refresh(differs), source)
+    return LockCheck(stale, _downstream(stages, {s.stage for s in stale}), list(stages))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -253,9 +241,10 @@ def _dep_reasons(
     locked = {d.get("path"): d for d in entry.get("deps") or []}
     changed, new, missing = [], [], []
     for path in _paths(stage.get("deps")):
-        rel = Path(path).as_posix()
-        if rel not in carried:
-            continue  # git-ignored (data, models: other stages' outputs) or a directory
+        rel = Path(path).as_posix().rstrip("/")
+        inside = _carried_dir(root, rel, carried)
+        if rel not in carried and inside is None:
+            continue  # git-ignored: data, models (other stages' outputs)
         if rel not in locked:
             new.append(rel)
             continue
@@ -264,7 +253,10 @@ def _dep_reasons(
         key = (rel, name)
         if key not in hashes:
             file = root / rel
-            hashes[key] = _file_md5(file, name) if file.is_file() else None
+            if inside is not None:  # a code directory, e.g. imbalance/training
+                hashes[key] = _dir_md5(file, inside, name)
+            else:
+                hashes[key] = _file_md5(file, name) if file.is_file() else None
         if hashes[key] is None:
             missing.append(rel)
         elif hashes[key] != record.get("md5"):
@@ -304,15 +296,24 @@ def _out_reasons(
                 hashes[key] = _file_md5(file, name)
             if hashes[key] != record["md5"]:
                 edited.append(rel)
-        elif file.is_dir():
-            files = sorted(p for p in file.rglob("*") if p.is_file())
-            inside = [p.relative_to(root).as_posix() for p in files]
-            carried_dir = bool(files) and all(p in carried for p in inside)
-            if carried_dir and _dir_md5(file, files, name) != record["md5"]:
-                edited.append(rel)
+        elif (inside := _carried_dir(root, rel, carried)) is not None and _dir_md5(
+            file, inside, name
+        ) != record["md5"]:
+            edited.append(rel)
     if not edited:
         return []
     return [f"committed outputs differ from dvc.lock (edited after the run?) {', '.join(edited)}"]
+
+
+def _carried_dir(root: Path, rel: str, carried: set[str]) -> list[Path] | None:
+    """The files of directory ``rel`` as DVC hashes them (minus ``__pycache__``, which
+    .dvcignore leaves out), if git carries every one of them; else None."""
+    directory = root / rel
+    if not directory.is_dir():
+        return None
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    inside = [p.relative_to(root).as_posix() for p in files]
+    return files if files and all(p in carried for p in inside) else None
 
 
 def _dir_md5(directory: Path, files: list[Path], name: str) -> str:
@@ -369,8 +370,6 @@ def _param_reasons(
             now = _leaves(actual[key], key) if key in actual else {key: _MISSING}
             then = _leaves(locked[key], key) if key in locked else {key: _MISSING}
             for leaf in sorted({*now, *then}):
-                if leaf in DATA_SOURCE_PARAMS:
-                    continue
                 old, new = then.get(leaf, _MISSING), now.get(leaf, _MISSING)
                 if old != new:
                     diffs.append(f"{leaf} {_short(old)} -> {_short(new)}")
@@ -413,32 +412,6 @@ def _downstream(stages: Mapping[str, Mapping[str, Any]], stale: set[str]) -> lis
                 seen.add(consumer)
                 todo.append(consumer)
     return [name for name in stages if name in seen and name not in stale]
-
-
-def _locked_data_source(lock: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``data.source`` / ``data.sha256`` values dvc.lock recorded (any stage)."""
-    found: dict[str, Any] = {}
-    for entry in lock.values():
-        recorded = (entry.get("params") or {}).get(DEFAULT_PARAMS_FILE) or {}
-        for key, value in recorded.items():
-            for leaf, leaf_value in _leaves(value, key).items():
-                if leaf in DATA_SOURCE_PARAMS:
-                    found.setdefault(leaf, leaf_value)
-    return found
-
-
-def _refresh(differs: Mapping[str, Any]) -> str:
-    """The command that re-runs the stale stages on the committed results' data source."""
-    commit = "commit dvc.lock with metrics/, figures/, plots/"
-    if not differs:
-        return f"dvc repro, then {commit}"
-    keys = [k for k in DATA_SOURCE_PARAMS if k in differs]
-    sets = " ".join(f"-S {shlex.quote(f'{k}={differs[k]}')}" for k in keys)
-    return (
-        f"dvc exp run {sets} (the data source of the committed results; README "
-        f'"Results"), then set {" and ".join(keys)} in params.yaml back to the defaults '
-        f"and {commit}"
-    )
 
 
 # ----------------------------------------------------------------------------- names
