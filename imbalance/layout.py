@@ -96,8 +96,9 @@ class Layout:
 
     # ---------------------------------------------------------------- compare
     @property
-    def summary(self) -> Path:
-        return self.root / "metrics" / "summary.json"
+    def remedy_metrics_dir(self) -> Path:
+        """One small file per remedy: the rows of ``dvc metrics show``."""
+        return self.root / "metrics" / "remedies"
 
     @property
     def statistics(self) -> Path:

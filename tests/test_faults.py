@@ -108,4 +108,4 @@ def test_second_concurrent_repro_is_refused_and_first_completes(tiny_project: Ti
     assert "lock" in (second.stdout + second.stderr).lower()
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out[-3000:]
-    assert (project.root / "metrics" / "summary.json").is_file()
+    assert (project.root / "metrics" / "remedies" / "baseline.json").is_file()

@@ -54,8 +54,8 @@ def test_repro_builds_everything_and_status_is_clean(study: TinyProject) -> None
 
     for name in ("train_balanced", "val_balanced", "train_imbalanced", "val_imbalanced", "test"):
         assert (study.root / "data" / "cifar2" / f"{name}.npz").is_file()
-    summary = json.loads((study.root / "metrics" / "summary.json").read_text())
-    assert set(names) <= set(summary)
+    rows = {p.stem for p in (study.root / "metrics" / "remedies").iterdir()}
+    assert set(names) == rows
     table = (study.root / "metrics" / "comparison.md").read_text()
     for name in names:
         assert name in table
@@ -100,10 +100,10 @@ def test_experiment_metrics_diff_names_the_remedies_that_changed(study: TinyProj
     assert trained == {"train@oversample-0"}
     diff = json.loads(ok(study.dvc("metrics", "diff", "--json", "--all")))
     changed = {
-        key.split(".")[0]
+        Path(path).stem
         for path, metrics in diff.items()
-        if path.endswith("summary.json")
-        for key, change in metrics.items()
+        if "/remedies/" in path
+        for change in metrics.values()
         if change.get("diff") not in (0, None)
     }
     assert "oversample" in changed

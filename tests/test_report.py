@@ -96,7 +96,7 @@ def test_report_with_no_change_says_so(repo: Path) -> None:
     proc = _run([sys.executable, "-m", "imbalance.tools.report", "HEAD", "same.md"], repo)
     assert proc.returncode == 0, proc.stderr
     text = (repo / "same.md").read_text()
-    assert "No change in `metrics/summary.json`." in text
+    assert "No declared metric changed." in text
     assert "No param changed." in text
 
 

@@ -63,8 +63,9 @@ def test_two_clones_split_the_grid_and_a_third_aggregates_all_runs(
     assert trained == set(), f"re-trained instead of restoring: {trained}"
     assert grid <= restored
 
-    summary = json.loads((collector.root / "metrics" / "summary.json").read_text())
-    assert summary["baseline"]["n_seeds"] == 2 and summary["class_weight"]["n_seeds"] == 2
+    rows = collector.root / "metrics" / "remedies"
+    for remedy in ("baseline", "class_weight"):
+        assert json.loads((rows / f"{remedy}.json").read_text())["n_seeds"] == 2
     for seed in (0, 1):
         assert (collector.root / "metrics" / "runs" / f"seed{seed}" / "baseline.json").is_file()
     shutil.rmtree(storage)

@@ -1,16 +1,17 @@
-"""All runs -> the comparative study: summary, statistics, comparison.md, figures, claims.
+"""All runs -> the comparative study: key metrics, statistics, comparison.md, figures, claims.
 
 No TensorFlow: everything comes from the per-run metrics files and plot data that
 ``evaluate`` wrote, the dvclive curves of ``train`` and the fetch manifest.
 
 Writes (the ``compare`` stage):
 
-- ``metrics/summary.json``: per remedy the MEAN over seeds of every test metric (and the
-  test metrics at the tuned threshold), plus ``n_seeds``. It is the ``dvc metrics`` file a
-  reviewer diffs, so it is two levels deep at most (``baseline.recall``,
-  ``baseline.tuned.recall``) and holds means only; the spread lives in
-- ``metrics/statistics.json``: mean, sd and t-interval per remedy and metric, and the
-  paired comparisons against ``compare.reference`` and against the best remedy;
+- ``metrics/remedies/<remedy>.json``: the declared ``dvc metrics``, one small flat file
+  per remedy so that ``dvc metrics show`` prints one row per remedy with a handful of
+  columns (:data:`KEY_METRICS`, means over seeds) and ``dvc metrics diff`` stays
+  readable; everything else lives in
+- ``metrics/statistics.json``: mean, sd, t-interval and the per-seed values per remedy
+  and metric, and the paired comparisons against ``compare.reference`` and against the
+  best remedy (not a declared metric: thousands of numbers);
 - ``metrics/comparison.md``: the table people read in a pull request, the paired
   comparisons, and "The study's claims, checked", all generated from the numbers above;
 - ``figures/comparison/*.png`` (see :mod:`imbalance.analysis.figures`) and
@@ -87,19 +88,28 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     }
 
 
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 6)
+#: The columns of ``dvc metrics show``: (column, statistics key). Short names keep a
+#: row under 120 characters.
+KEY_METRICS = (
+    ("roc_auc", "test.roc_auc"),
+    ("pr_auc", "test.pr_auc"),
+    ("precision", "test.precision"),
+    ("recall", "test.recall"),
+    ("bal_acc", "test.balanced_accuracy"),
+    ("recall_tuned", "tuned.recall"),
+    ("bal_acc_tuned", "tuned.balanced_accuracy"),
+)
 
 
-def summary(params: Params, stats: dict[str, Any]) -> dict[str, Any]:
-    """metrics/summary.json: means only, two levels deep, one block per remedy."""
-    out: dict[str, Any] = {}
+def remedy_metrics(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """metrics/remedies/<remedy>.json: flat means over seeds (4 decimals) and ``n_seeds``."""
+    out = {}
     for remedy, per in stats["remedies"].items():
-        block: dict[str, Any] = {m: _round(per[f"test.{m}"]["mean"]) for m in METRICS}
-        block["n_seeds"] = per["test.roc_auc"]["n"] or per["test.recall"]["n"]
-        block["tuned"] = {m: _round(per[f"tuned.{m}"]["mean"]) for m in TUNED_METRICS}
-        block["tuned"]["threshold"] = _round(per["tuned.value"]["mean"])
-        out[remedy] = block
+        row: dict[str, Any] = {"n_seeds": per["test.roc_auc"]["n"] or per["test.recall"]["n"]}
+        for column, key in KEY_METRICS:
+            mean = per[key]["mean"]
+            row[column] = None if mean is None else round(mean, 4)
+        out[remedy] = row
     return out
 
 
@@ -316,7 +326,7 @@ def training_rows(curves: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_compare(params: Params, layout: Layout) -> None:
-    """The compare stage: read every run, write summary, statistics, report, figures."""
+    """The compare stage: read every run, write key metrics, statistics, report, figures."""
     from imbalance.analysis import figures
 
     runs = load_runs(params, layout)
@@ -348,7 +358,9 @@ def run_compare(params: Params, layout: Layout) -> None:
         layout.comparison_md,
         comparison_markdown(params, stats, runs, manifest, claims),
     )
-    write_json(layout.summary, summary(params, stats))
+    with atomic_dir(layout.remedy_metrics_dir) as remedies_dir:
+        for remedy, row in remedy_metrics(stats).items():
+            write_json(remedies_dir / f"{remedy}.json", row)
 
 
 def main(argv: list[str] | None = None) -> None:

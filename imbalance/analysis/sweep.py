@@ -20,10 +20,11 @@ Which experiments count: ``dvc exp show --json`` lists the baseline commit and i
 experiments with their params and metrics. A finished experiment is used when every
 param except ``split.n_minority`` / ``split.n_majority`` equals the baseline commit's,
 so a sweep is never mixed with, say, a batch-size experiment; queued, running and failed
-ones and the others are listed under ``skipped`` with the reason. The per-seed values come
-from the experiment's ``metrics/runs/seed<s>/<remedy>.json`` (declared metrics of the
-evaluate stage), so each point carries its t-interval over seeds. Two experiments with
-the same ratio: the newer wins.
+ones and the others are listed under ``skipped`` with the reason. Each point is the
+experiment's own ``metrics/statistics.json`` entry (mean and interval over seeds), read
+from the experiment's git commit (``git show <rev>:metrics/statistics.json``), so the
+sweep shows exactly the numbers each study reported. Two experiments with the same
+ratio: the newer wins.
 
 Options: ``--input FILE`` reads a saved ``dvc exp show --json`` instead of running it;
 ``--all-commits`` passes ``-A`` to ``dvc exp show`` (experiments of every commit);
@@ -36,24 +37,33 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imbalance.analysis.stats import describe
 from imbalance.cli import UserError
 from imbalance.files import write_json, write_with
 from imbalance.layout import Layout
 
 SWEEP_KEYS = frozenset({"split.n_minority", "split.n_majority"})
-#: (key in a run's metrics file, label)
+#: (key in statistics.json's ``remedies.<remedy>``, label)
 SWEEP_METRICS = (
     ("test.roc_auc", "test ROC AUC"),
     ("test.recall", "test recall at the fixed threshold"),
     ("tuned.recall", "test recall at the validation-tuned threshold"),
 )
 DEFAULT_CONFIDENCE = 0.95
+STATISTICS = Layout().statistics.as_posix()
+
+#: ``read(rev, path)``: a file of a commit, or None when the commit does not have it.
+Reader = Callable[[str, str], str | None]
+
+
+def git_show(rev: str, path: str) -> str | None:
+    result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -69,16 +79,6 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _params(data: dict[str, Any]) -> dict[str, Any]:
     return ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-
-
-def _metric(files: dict[str, Any], path: str, key: str) -> float | None:
-    blob = (files.get(path) or {}).get("data")
-    if not blob:
-        return None
-    where, metric = key.split(".", 1)
-    node = blob.get("test") if where == "test" else (blob.get("tuned_threshold") or {}).get("test")
-    value = (node or {}).get(metric)
-    return None if value is None else float(value)
 
 
 def candidates(exp_show: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -129,8 +129,9 @@ def candidates(exp_show: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
     return found, skipped
 
 
-def collect(exp_show: list[dict[str, Any]]) -> dict[str, Any]:
+def collect(exp_show: list[dict[str, Any]], read: Reader | None = None) -> dict[str, Any]:
     """The sweep's numbers: which runs count, and per remedy and metric one point per ratio."""
+    read = read or git_show
     found, skipped = candidates(exp_show)
     commits = [c for c in found if c["kind"] == "commit"]
     if not commits:
@@ -159,11 +160,13 @@ def collect(exp_show: list[dict[str, Any]]) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             skipped.append({"name": cand["name"], "reason": "no split.n_majority/n_minority"})
             continue
-        if not cand["data"].get("metrics"):
-            skipped.append({"name": cand["name"], "reason": "no metrics"})
+        text = read(str(cand["rev"]), STATISTICS)
+        if not text:
+            skipped.append({"name": cand["name"], "reason": f"no {STATISTICS} in its commit"})
             continue
         ratio = n_maj / n_min
-        cand = {**cand, "n_majority": n_maj, "n_minority": n_min, "ratio": ratio, "params": params}
+        cand = {**cand, "n_majority": n_maj, "n_minority": n_min, "ratio": ratio}
+        cand["statistics"] = json.loads(text)
         previous = chosen.get(ratio)
         if previous is None or cand["timestamp"] > previous["timestamp"]:
             if previous is not None:
@@ -184,12 +187,8 @@ def collect(exp_show: list[dict[str, Any]]) -> dict[str, Any]:
         for key, _ in SWEEP_METRICS:
             line = []
             for ratio in sorted(chosen):
-                files = chosen[ratio]["data"].get("metrics") or {}
-                values = [
-                    _metric(files, Layout().run_metrics(remedy, s).as_posix(), key) for s in seeds
-                ]
-                d = describe(values, confidence)
-                if d["n"]:
+                d = chosen[ratio]["statistics"]["remedies"].get(remedy, {}).get(key)
+                if d and d.get("n"):
                     line.append({"ratio": ratio, "experiment": chosen[ratio]["name"], **d})
             points[remedy][key] = line
     return {
