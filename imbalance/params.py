@@ -119,12 +119,19 @@ class Evaluate(_Strict):
 
 
 class Compare(_Strict):
+    """The comparison's statistics (see :mod:`imbalance.analysis.stats`).
+
+    ``p_adjust`` has a default so that a params file written before it existed (an older
+    commit, an experiment of the sweep) still validates.
+    """
+
     confidence: float = Field(gt=0.0, lt=1.0)
     bootstrap: int = Field(gt=0)
     reference: str
     near_zero_recall: float = Field(gt=0.0, lt=1.0)
     equivalence_margin: float = Field(gt=0.0, lt=1.0)
     material_drop: float = Field(gt=0.0, lt=1.0)
+    p_adjust: Literal["holm", "bh", "none"] = "holm"
 
 
 class Runtime(_Strict):

@@ -28,21 +28,25 @@ T_975_DF3 = 3.182446305284263  # Student t quantile 0.975, 3 degrees of freedom 
 # ------------------------------------------------------------------------ statistics
 
 
-def test_describe_equals_hand_t_interval() -> None:
-    d = stats.describe([1.0, 2.0, 3.0, 4.0], 0.95)
+def test_describe_gives_mean_sd_and_the_bootstrap_interval() -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    d = stats.describe(values, 0.95, 2000)
     sd = math.sqrt(((1.5**2) * 2 + (0.5**2) * 2) / 3)
     assert d["n"] == 4 and d["mean"] == pytest.approx(2.5) and d["std"] == pytest.approx(sd)
-    half = T_975_DF3 * sd / 2
-    assert d["ci_low"] == pytest.approx(2.5 - half) and d["ci_high"] == pytest.approx(2.5 + half)
+    low, high = stats.bootstrap_interval(np.array(values), 0.95, 2000)
+    assert (d["ci_low"], d["ci_high"]) == (low, high)
+    assert 1.0 <= d["ci_low"] < 2.5 < d["ci_high"] <= 4.0  # inside the observed range
+    t_half = T_975_DF3 * sd / 2  # the t-interval reaches below the smallest value
+    assert 2.5 - t_half < 1.0
 
 
 def test_describe_one_seed_and_missing_values() -> None:
-    one = stats.describe([0.7], 0.95)
+    one = stats.describe([0.7], 0.95, 500)
     assert one["mean"] == 0.7 and one["ci_low"] is None and "n=1" in one["note"]
-    assert stats.describe([None, 0.5, None, 0.7], 0.95)["n"] == 2
-    assert stats.describe([], 0.95)["mean"] is None
-    flat = stats.describe([0.3, 0.3, 0.3], 0.95)
-    assert flat["ci_low"] == flat["ci_high"] == pytest.approx(0.3)
+    assert stats.describe([None, 0.5, None, 0.7], 0.95, 500)["n"] == 2
+    assert stats.describe([], 0.95, 500)["mean"] is None
+    flat = stats.describe([0.3, 0.3, 0.3], 0.95, 500)
+    assert flat["ci_low"] == flat["ci_high"] == flat["mean"] == pytest.approx(0.3)
 
 
 def test_paired_equals_scipy_and_hand_values() -> None:
@@ -198,6 +202,221 @@ def test_one_seed_gives_inconclusive_verdicts_saying_n1() -> None:
     checked = claims.check_claims(params, st, runs)
     assert {c["verdict"] for c in checked} == {"inconclusive"}
     assert any("n=1" in e for c in checked for e in c["evidence"])
+    assert all(c["to_decide"].startswith("at least 2 seeds (now 1)") for c in checked)
+    assert all(c["seeds_needed"] is None for c in checked)  # no spread: no estimate
+
+
+# --------------------------------------------- best, ceiling, multiple comparisons
+
+PAIRED_KEYS = [key for key, _ in compare.PAIRED]
+
+
+def test_best_excludes_remedies_trained_on_the_balanced_set() -> None:
+    remedies = {**STUDY, "balanced": {"train_set": "balanced"}}
+    retrain = {**TWO_PHASE, "from_balanced": {"start": "balanced"}}
+    params = make_params([0, 1, 2], remedies=remedies, retrain=retrain)
+    table = {
+        **HELD,
+        "balanced": ([0.95, 0.96, 0.97], [0.99, 0.99, 0.98]),  # the top AUC by far
+        "from_balanced": ([0.90, 0.91, 0.92], [0.97, 0.98, 0.97]),  # second
+    }
+    runs = make_runs(table, [0, 1, 2])
+    st = compare.statistics(params, runs)
+    assert st["ceiling"] == ["balanced", "from_balanced"]
+    aucs = {r: st["remedies"][r]["test.roc_auc"]["mean"] for r in st["remedies"]}
+    assert max(aucs, key=lambda r: aucs[r]) == "balanced"  # would have been "best" before
+    assert st["best"] not in st["ceiling"]
+    assert st["best"] == max((r for r in aucs if r not in st["ceiling"]), key=lambda r: aucs[r])
+    checked = claims.check_claims(params, st, runs)
+    md = compare.comparison_markdown(params, st, runs, {"sha256": ""}, checked)
+    assert "| `balanced` *ceiling* |" in md and "| `from_balanced` *ceiling* |" in md
+    assert f"### Against the best remedy by mean test ROC AUC, `{st['best']}`" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `balanced` *ceiling*"))
+    assert "**" not in row  # the ceiling is never bold, though its values are the highest
+    assert "**Ceiling**" in md and "never the best remedy" in md
+
+
+def _reported_family(st: dict[str, Any], test: str) -> dict[tuple[frozenset, str], float]:
+    """The p-values of the report's paired tables, a pair in both tables counted once."""
+    family: dict[tuple[frozenset, str], float] = {}
+    for other, table in (
+        (st["reference"], st["paired"]["reference"]),
+        (st["best"], st["paired"]["best"]),
+    ):
+        for remedy, per_key in table.items():
+            for key in PAIRED_KEYS:
+                if per_key[key][test] is not None:
+                    family.setdefault((frozenset((remedy, other)), key), per_key[key][test])
+    return family
+
+
+@pytest.mark.parametrize("method", ["holm", "bh", "none"])
+def test_paired_p_values_are_adjusted_over_the_reported_family(method: str) -> None:
+    params = make_params([0, 1, 2, 3], p_adjust=method)
+    table = {
+        r: ([*recalls, recalls[0] + 0.02], [*aucs, aucs[1] - 0.01])
+        for r, (recalls, aucs) in HELD.items()
+    }
+    st = compare.statistics(params, make_runs(table, [0, 1, 2, 3]))
+    assert st["best"] != st["reference"]
+    family = _reported_family(st, "p_ttest")
+    # (remedies - 1) rows in each of two tables, 3 metrics each, the shared pair once
+    assert st["p_adjust"]["tests"]["p_ttest"] == len(family) == (2 * (len(table) - 1) - 1) * 3
+    raw = list(family.values())
+    expected = {
+        "holm": stats.adjust_p(raw, "holm"),
+        "bh": sps.false_discovery_control(raw, method="bh").tolist(),
+        "none": raw,
+    }[method]
+    want = dict(zip(family, expected, strict=True))
+    for other, tbl in (
+        (st["reference"], st["paired"]["reference"]),
+        (st["best"], st["paired"]["best"]),
+    ):
+        for remedy, per_key in tbl.items():
+            for key in PAIRED_KEYS:
+                got = per_key[key]["p_ttest_adj"]
+                assert got == pytest.approx(want[(frozenset((remedy, other)), key)])
+                assert got >= per_key[key]["p_ttest"] - 1e-12
+            assert "p_ttest_adj" not in per_key["test.f1"]  # not reported: not in the family
+    assert st["p_adjust"]["method"] == method
+    md = compare.comparison_markdown(params, st, make_runs(table, [0, 1, 2, 3]), {}, [])
+    if method == "none":
+        assert "p adj." not in md.split("## Paired")[1].split("###")[1]
+        assert "No adjustment" in md
+    else:
+        name = {"holm": "Holm", "bh": "BH"}[method]
+        assert f"| p (paired t) | p adj. ({name}) |" in md
+        assert f"({len(family)} distinct paired t-tests" in md
+
+
+# ------------------------------------------------------------ rules and seeds needed
+
+
+def test_every_verdict_states_its_rule_and_inconclusive_ones_what_would_decide() -> None:
+    table = {
+        **HELD,
+        "undersample": ([0.70, 0.95, 0.40], [0.9, 0.9, 0.9]),  # spread: (c) inconclusive
+    }
+    params = make_params([0, 1, 2])
+    runs = make_runs(table, [0, 1, 2])
+    st = compare.statistics(params, runs)
+    checked = {c["id"]: c for c in claims.check_claims(params, st, runs)}
+    for c in checked.values():
+        assert "t-interval" in c["rule"] and "p < 0.025" in c["rule"]
+    c = checked["c"]
+    assert c["verdict"] == "inconclusive"
+    d = np.subtract([0.70, 0.95, 0.40], HELD["class_weight"][0])
+    gap = abs(d.mean()) - 0.05 if abs(d.mean()) > 0.05 else 0.05 - abs(d.mean())
+    need = stats.seeds_needed(float(d.std(ddof=1)), gap, 0.95)
+    assert need is not None and need > 3 and c["seeds_needed"] == need
+    assert f"about {need} seeds (now 3)" in c["to_decide"] and "estimate" in c["to_decide"]
+    assert checked["a"]["to_decide"] is None  # held: nothing to decide
+    md = compare.comparison_markdown(params, st, runs, {}, list(checked.values()))
+    assert md.count("- *Rule*: ") == 4
+    assert f"- *To decide*: recall `undersample` − `class_weight`: about {need} seeds" in md
+
+
+def test_claim_d_prints_the_p_value_of_its_own_rule() -> None:
+    # a clear drop (p < 0.05 against no change), but not clearly one beyond 0.1
+    table = {**HELD, "two_phase_oversample": ([0.55, 0.60, 0.55], [0.9, 0.9, 0.9])}
+    params = make_params([0, 1, 2])
+    runs = make_runs(table, [0, 1, 2])
+    st = compare.statistics(params, runs)
+    d_claim = next(c for c in claims.check_claims(params, st, runs) if c["id"] == "d")
+    over = next(t for t in d_claim["tests"] if "two_phase_oversample" in t["what"])
+    diffs = np.subtract([0.55, 0.60, 0.55], HELD["oversample"][0])
+    p_rule = sps.ttest_1samp(diffs, -0.1, alternative="less").pvalue
+    p_zero = sps.ttest_1samp(diffs, 0.0).pvalue
+    assert p_zero < 0.05 <= 2 * p_rule  # the confusing case the rule has to explain
+    assert over["p"] == pytest.approx(p_rule) and over["verdict"] == "inconclusive"
+    assert (over["ci_high"] < -0.1) == (over["p"] < 0.025)  # interval and p agree
+    assert d_claim["verdict"] == "inconclusive"  # the undersample pair held: they disagree
+    text = "\n".join(d_claim["evidence"])
+    assert f"H0: mean ≥ -0.1: p = {p_rule:.3f} (≥ 0.025) → inconclusive" in text
+    assert (
+        f"against no change (two-sided paired t-test, not the rule's test): p = {p_zero:.3f}"
+        in text
+    )
+    assert "one-sided paired t-test of H0: change ≥ −0.1, p < 0.025" in d_claim["rule"]
+    assert "about" in d_claim["to_decide"] and "seeds" in d_claim["to_decide"]
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+class _Captured:
+    """Stands in for ``figures._save``: keeps the figure to look at instead of writing it."""
+
+    def __init__(self) -> None:
+        self.figs: list[Any] = []
+
+    def __call__(self, fig: Any, path: Path) -> None:
+        fig.canvas.draw()  # what savefig would do: renders, so a broken artist raises here
+        self.figs.append(fig)
+
+
+def test_bars_axis_holds_every_interval_and_zero_bars_are_drawn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imbalance.analysis import figures
+
+    captured = _Captured()
+    monkeypatch.setattr(figures, "_save", captured)
+    table = {
+        **HELD,
+        "baseline": ([0.0, 0.0, 0.0], [0.80, 0.78, 0.82]),  # recall 0: a zero-length bar
+        "class_weight": ([1.0, 1.0, 0.9], [0.99, 1.0, 0.98]),  # intervals up to 1.0
+    }
+    params = make_params([0, 1, 2])
+    st = compare.statistics(params, make_runs(table, [0, 1, 2]))
+    figures.bars(params, st, Path("unused.png"))
+    ax = captured.figs[0].axes[0]
+    lows = [st["remedies"][r][k]["ci_low"] for r in table for k, _ in figures.BAR_METRICS]
+    highs = [st["remedies"][r][k]["ci_high"] for r in table for k, _ in figures.BAR_METRICS]
+    left, right = ax.get_xlim()
+    assert left < min(lows) and right > max(highs) >= 1.0  # no cap lies on the frame
+    markers = [ln for ln in ax.get_lines() if ln.get_marker() == "D"]
+    assert any(0.0 in ln.get_xdata() for ln in markers)  # the zero bar has a marker
+    assert "0.000" in [t.get_text() for t in ax.texts]  # ... and its value written
+
+
+def test_roc_figure_keeps_coinciding_curves_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imbalance.analysis import figures
+
+    captured = _Captured()
+    monkeypatch.setattr(figures, "_save", captured)
+    remedies = {"baseline": {}, "oversample": {"sampler": "oversample"}}
+    retrain = {"shifted": {"start": "baseline", "trainable": [], "posthoc_tau": 1.0}}
+    params = make_params([0], remedies=remedies, retrain=retrain)
+    st = compare.statistics(
+        params,
+        make_runs(
+            {"baseline": ([0.0], [0.8]), "oversample": ([0.7], [0.9]), "shifted": ([0.6], [0.8])},
+            [0],
+        ),
+    )
+    fpr = np.linspace(0, 1, 11)
+    curve = {"baseline": np.sqrt(fpr), "shifted": np.sqrt(fpr), "oversample": fpr**0.3}
+    roc = {
+        0: [
+            {"remedy": r, "split": "test", "fpr": float(f), "tpr": float(t)}
+            for r, tpr in curve.items()
+            for f, t in zip(fpr, tpr, strict=True)
+        ]
+    }
+    figures.roc_test(params, roc, st, Path("unused.png"))
+    ax = captured.figs[0].axes[0]
+    lines = {ln.get_label().split()[0]: ln for ln in ax.get_lines()}
+    assert {"baseline", "shifted", "oversample"} <= set(lines)
+    leader, twin = lines["baseline"], lines["shifted"]
+    assert "identical to baseline's curve" in twin.get_label()
+    assert twin.get_zorder() > leader.get_zorder()  # drawn over it ...
+    assert leader.get_linewidth() > twin.get_linewidth()  # ... which shows around it
+    assert twin.get_linestyle() != leader.get_linestyle()
+    assert figures.coinciding({"a": fpr, "b": fpr + 0.001, "c": fpr + 0.1}) == {
+        "b": ("a", pytest.approx(0.001))
+    }
 
 
 # ------------------------------------------------------------ the stage, end to end
@@ -218,7 +437,12 @@ def _write_seed(root: Path, params: Params, seed: int) -> None:
     }.items():
         labels[name] = np.r_[np.zeros(n0, np.uint8), np.ones(n1, np.uint8)]
         np.savez(data / f"{name}.npz", y=labels[name])
-    skill = {"baseline": (1.0, -2.5), "class_weight": (1.6, 0.0), "oversample": (1.4, -0.2)}
+    skill = {
+        "balanced": (3.0, 0.0),
+        "baseline": (1.0, -2.5),
+        "class_weight": (1.6, 0.0),
+        "oversample": (1.4, -0.2),
+    }
     pred = root / "predictions" / f"seed{seed}"
     pred.mkdir(parents=True, exist_ok=True)
     for remedy, spec in params.all_remedies.items():
@@ -246,6 +470,7 @@ def _write_seed(root: Path, params: Params, seed: int) -> None:
 
 def test_compare_stage_end_to_end(tmp_path: Path) -> None:
     remedies = {
+        "balanced": {"train_set": "balanced"},
         "baseline": {},
         "class_weight": {"weights": {"kind": "balanced"}},
         "oversample": {"sampler": "oversample"},
@@ -283,8 +508,15 @@ def test_compare_stage_end_to_end(tmp_path: Path) -> None:
     assert "`dog`" in md and "airplane" not in md and "automobile" not in md
     assert md.count("**") >= 2 * 10  # best values bold
     stats_file = json.loads((tmp_path / "metrics" / "statistics.json").read_text())
-    assert stats_file["best"] in summary
+    assert stats_file["best"] in summary and stats_file["best"] != "balanced"
+    assert stats_file["ceiling"] == ["balanced"] and "`balanced` *ceiling*" in md
     assert set(stats_file["paired"]["reference"]) == set(summary) - {"baseline"}
+    for per_key in stats_file["remedies"].values():  # the shape the PR comment and sweep read
+        for cell in per_key.values():
+            assert {"mean", "ci_low", "ci_high", "n", "std"} <= set(cell)
+            if cell["ci_low"] is not None:
+                assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
+    assert all(c["rule"] for c in stats_file["claims"] if c["verdict"] != "not run")
     for name in ("roc_test", "bars", "confusion", "training_curves"):
         png = tmp_path / "figures" / "comparison" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -346,9 +578,9 @@ def _exp_data(rev: str, ts: str | None, n_min: int, batch: int, auc: list[float]
         STATISTICS[rev] = {
             "remedies": {
                 "baseline": {
-                    "test.roc_auc": stats.describe(auc, 0.95),
-                    "test.recall": stats.describe([a / 2 for a in auc], 0.95),
-                    "tuned.recall": stats.describe([a / 1.5 for a in auc], 0.95),
+                    "test.roc_auc": stats.describe(auc, 0.95, 500),
+                    "test.recall": stats.describe([a / 2 for a in auc], 0.95, 500),
+                    "tuned.recall": stats.describe([a / 1.5 for a in auc], 0.95, 500),
                 }
             }
         }
@@ -416,9 +648,7 @@ def test_sweep_collects_only_finished_experiments_that_differ_in_the_ratio() -> 
     auc = result["points"]["baseline"]["test.roc_auc"]
     assert [p["ratio"] for p in auc] == [1.0, 10.0, 100.0]
     assert auc[1]["mean"] == pytest.approx(0.82)
-    assert auc[1]["ci_low"] == pytest.approx(
-        0.82 - sps.t.ppf(0.975, 1) * np.std([0.80, 0.84], ddof=1) / np.sqrt(2)
-    )
+    assert auc[1]["ci_low"] == stats.describe([0.80, 0.84], 0.95, 500)["ci_low"] == 0.80
     recall_tuned = result["points"]["baseline"]["tuned.recall"]
     assert recall_tuned[0]["mean"] == pytest.approx(np.mean([0.9, 0.96]) / 1.5)
     assert result["classes"]["positive"] == "dog"

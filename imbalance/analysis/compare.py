@@ -9,9 +9,10 @@ Writes (the ``compare`` stage):
   per remedy so that ``dvc metrics show`` prints one row per remedy with a handful of
   columns (:data:`KEY_METRICS`, means over seeds) and ``dvc metrics diff`` stays
   readable; everything else lives in
-- ``metrics/statistics.json``: mean, sd, t-interval and the per-seed values per remedy
-  and metric, and the paired comparisons against ``compare.reference`` and against the
-  best remedy (not a declared metric: thousands of numbers);
+- ``metrics/statistics.json``: mean, sd and bootstrap interval per remedy and metric, the
+  paired comparisons against ``compare.reference`` and against the best remedy (the
+  ceiling excluded), with raw and multiplicity-adjusted p-values, and the claims with
+  their rules (not a declared metric: thousands of numbers);
 - ``metrics/comparison.md``: the table people read in a pull request, the paired
   comparisons, and "The study's claims, checked", all generated from the numbers above;
 - ``figures/comparison/*.png`` (see :mod:`imbalance.analysis.figures`) and
@@ -28,17 +29,30 @@ import json
 import sys
 from typing import Any
 
-import numpy as np
-
 from imbalance.analysis import text
 from imbalance.analysis.claims import check_claims
 from imbalance.analysis.evaluate import METRICS
-from imbalance.analysis.runs import Runs, load_runs, read_curves, read_manifest, read_roc, series
-from imbalance.analysis.stats import describe, paired
+from imbalance.analysis.runs import (
+    Runs,
+    load_runs,
+    read_curves,
+    read_manifest,
+    read_roc,
+    series,
+    value_range,
+)
+from imbalance.analysis.stats import (
+    BOOTSTRAP_SEED,
+    PAdjust,
+    adjust_p,
+    describe,
+    difference_range,
+    paired,
+)
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.layout import Layout
-from imbalance.params import Params
+from imbalance.params import Params, Retrain
 
 #: Metrics at the tuned threshold (the threshold-free ones equal the 0.5 ones).
 TUNED_METRICS = tuple(m for m in METRICS if m not in ("roc_auc", "pr_auc"))
@@ -49,7 +63,12 @@ KEYS = (
     "tuned.value",
 )
 LOWER_IS_BETTER = {"fp", "fn"}
-#: Per-epoch curves put into plots/comparison/training.json and the training figure.
+#: The paired tests the report prints (key, label): the family the p-values are adjusted over.
+PAIRED = (
+    ("test.roc_auc", "ROC AUC"),
+    ("test.recall", "recall"),
+    ("tuned.balanced_accuracy", "bal. acc. @t"),
+)
 #: SHA-256 of two archives whose identity the report states in words.
 OFFICIAL_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
@@ -58,33 +77,116 @@ JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc86822
 # ------------------------------------------------------------------------ statistics
 
 
+def ceiling_remedies(params: Params) -> list[str]:
+    """Remedies trained on data a user with the imbalanced set does not have: the ceiling.
+
+    A remedy with ``train_set: balanced`` sees ``split.n_majority`` minority images
+    instead of ``split.n_minority`` (100x at the defaults): an upper bound of what the
+    model can do, not a remedy anyone with 50 minority images could use. So is a retrain
+    remedy that starts from such a model. They are reported as the ceiling and never
+    chosen as the best remedy that the others are compared against.
+    """
+    out: list[str] = []
+    for name, spec in params.all_remedies.items():  # scratch remedies first: starts known
+        start = spec.start.remedy if isinstance(spec, Retrain) else None
+        if spec.train_set.kind == "balanced" or start in out:
+            out.append(name)
+    return out
+
+
+def adjust_paired(paired: dict[str, dict[str, Any]], method: PAdjust) -> dict[str, Any]:
+    """Adds ``p_ttest_adj`` / ``p_wilcoxon_adj`` to the reported paired tests; the family.
+
+    The family is every test the report's paired tables print (:data:`PAIRED` keys, every
+    remedy against the reference and against the best); a remedy pair that appears in
+    both tables is one test (the two-sided p-value does not depend on the direction), so
+    it is counted once and gets one adjusted p. The t-tests and the Wilcoxon tests are
+    adjusted as two families of the same tests: each column's p-values are then
+    controlled as a set. Keys the report does not print get no adjusted p-value.
+    """
+    sizes = {}
+    for test in ("p_ttest", "p_wilcoxon"):
+        family: dict[tuple[tuple[str, ...], str], float] = {}
+        for other, table in paired.items():
+            for remedy, per_key in table.items():
+                for key, _ in PAIRED:
+                    p = per_key[key][test]
+                    if p is not None:
+                        family.setdefault((tuple(sorted((remedy, other))), key), p)
+        adjusted = dict(zip(family, adjust_p(list(family.values()), method), strict=True))
+        for other, table in paired.items():
+            for remedy, per_key in table.items():
+                for key, _ in PAIRED:
+                    ident = (tuple(sorted((remedy, other))), key)
+                    per_key[key][f"{test}_adj"] = adjusted.get(ident)
+        sizes[test] = len(family)
+    return {
+        "method": method,
+        "tests": sizes,
+        "family": (
+            "the two-sided paired tests of the report's tables: every remedy against the "
+            "reference and against the best, on "
+            + ", ".join(f"`{k}`" for k, _ in PAIRED)
+            + "; a pair in both tables counted once; t-tests and Wilcoxon tests adjusted "
+            "as two families"
+        ),
+    }
+
+
 def statistics(params: Params, runs: Runs) -> dict[str, Any]:
-    """Per-remedy intervals and the paired comparisons (the content of statistics.json)."""
+    """Per-remedy intervals and the paired comparisons (the content of statistics.json).
+
+    The best remedy, the one every other is compared against in the second table, is
+    chosen among the remedies a user of the imbalanced set could train: the ceiling
+    (:func:`ceiling_remedies`) would win every time and say nothing about the remedies.
+    """
     conf, resamples, seeds = params.compare.confidence, params.compare.bootstrap, params.seeds
     remedies = list(params.all_remedies)
-    per = {r: {k: describe(series(runs, r, k, seeds), conf) for k in KEYS} for r in remedies}
+    per = {
+        r: {k: describe(series(runs, r, k, seeds), conf, resamples) for k in KEYS} for r in remedies
+    }
+    ceiling = ceiling_remedies(params)
     aucs = {r: per[r]["test.roc_auc"]["mean"] for r in remedies}
-    best = max(remedies, key=lambda r: -np.inf if aucs[r] is None else aucs[r])
+    candidates = [r for r in remedies if r not in ceiling and aucs[r] is not None]
+    best = max(candidates, key=lambda r: aucs[r]) if candidates else None
+    ranges = {k: difference_range(value_range(runs, k)) for k in KEYS}
 
     def against(other: str) -> dict[str, Any]:
         base = {k: series(runs, other, k, seeds) for k in KEYS}
         return {
-            r: {k: paired(series(runs, r, k, seeds), base[k], conf, resamples) for k in KEYS}
+            r: {
+                k: paired(series(runs, r, k, seeds), base[k], conf, resamples, ranges[k])
+                for k in KEYS
+            }
             for r in remedies
             if r != other
         }
 
+    comparisons = {"reference": against(params.compare.reference)}
+    if best is not None:
+        comparisons["best"] = against(best)
+    by_other = {params.compare.reference: comparisons["reference"]}
+    if best is not None:
+        by_other[best] = comparisons["best"]
+    # ``by_other`` shares its tables with ``comparisons``: adjusting one adjusts both
+    # (when best is the reference, the one table is the whole family)
+    p_adjust = adjust_paired(by_other, params.compare.p_adjust)
     return {
         "confidence": conf,
         "seeds": seeds,
+        "interval": (
+            f"per remedy: expanded percentile bootstrap interval of the mean over seeds "
+            f"({resamples} resamples of the seeds, generator seed {BOOTSTRAP_SEED}; "
+            "Hesterberg 2015), "
+            "inside the observed range; paired: t-interval cut to the difference's range"
+        ),
         "reference": params.compare.reference,
         "best": best,
-        "best_by": "mean test roc_auc",
+        "best_by": "mean test roc_auc among remedies that are not the ceiling",
+        "ceiling": ceiling,
+        "p_adjust": p_adjust,
         "remedies": per,
-        "paired": {
-            "reference": against(params.compare.reference),
-            "best": against(best),
-        },
+        "paired": comparisons,
     }
 
 
@@ -136,12 +238,11 @@ def describe_source(manifest: dict[str, Any]) -> str:
 
 
 def _cell(d: dict[str, Any], digits: int, bold: bool) -> str:
+    """``mean [low, high]`` (the interval whole: it is not symmetric), bold if the best."""
     if d["mean"] is None:
         return "n/a"
-    text = f"{d['mean']:.{digits}f}"
-    if d["ci_low"] is not None:
-        text += f" \u00b1 {(d['ci_high'] - d['ci_low']) / 2:.{digits}f}"
-    return f"**{text}**" if bold else text
+    cell = text.mean_ci(d, digits) if d["ci_low"] is not None else f"{d['mean']:.{digits}f}"
+    return f"**{cell}**" if bold else cell
 
 
 TABLE = (  # (key, header, digits, bold-able)
@@ -157,27 +258,31 @@ TABLE = (  # (key, header, digits, bold-able)
     ("tuned.precision", "precision @t", 3, True),
     ("tuned.balanced_accuracy", "bal. acc. @t", 3, True),
 )
-PAIRED = (  # (key, label)
-    ("test.roc_auc", "ROC AUC"),
-    ("test.recall", "recall"),
-    ("tuned.balanced_accuracy", "bal. acc. @t"),
-)
+ADJUST_NAMES = {"holm": "Holm", "bh": "BH", "none": "none"}
 
 
-def _best(per: dict[str, dict[str, Any]], key: str) -> float | None:
-    means = [p[key]["mean"] for p in per.values() if p[key]["mean"] is not None]
+def _best(per: dict[str, dict[str, Any]], key: str, ceiling: list[str]) -> float | None:
+    """Best mean of a column among the remedies that are not the ceiling."""
+    means = [
+        p[key]["mean"] for r, p in per.items() if r not in ceiling and p[key]["mean"] is not None
+    ]
     if not means:
         return None
     metric = key.split(".", 1)[1]
     return min(means) if metric in LOWER_IS_BETTER else max(means)
 
 
-def _paired_table(comparisons: dict[str, Any], other: str) -> list[str]:
-    lines = [
+def _paired_table(comparisons: dict[str, Any], other: str, method: str) -> list[str]:
+    adj = method != "none"
+    name = ADJUST_NAMES[method]
+    head = (
         f"| remedy \u2212 `{other}` | metric | mean difference | t-interval | bootstrap "
-        "interval | d_z | p (paired t) | p (Wilcoxon) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+        "interval | d_z | p (paired t) |"
+        + (f" p adj. ({name}) |" if adj else "")
+        + " p (Wilcoxon) |"
+        + (f" p adj. ({name}) |" if adj else "")
+    )
+    lines = [head, "|---|---|" + "---:|" * (8 if adj else 6)]
     for remedy, per_key in comparisons.items():
         for key, label in PAIRED:
             p = per_key[key]
@@ -185,11 +290,61 @@ def _paired_table(comparisons: dict[str, Any], other: str) -> list[str]:
                 continue
             boot = text.ci(p, "bootstrap_low", "bootstrap_high")
             d_z = "n/a" if p["d_z"] is None else f"{p['d_z']:+.2f}"
-            lines.append(
-                f"| `{remedy}` | {label} | {text.signed(p['mean_diff'])} | {text.ci(p)} | {boot} "
-                f"| {d_z} | {text.p_value(p['p_ttest'])} | {text.p_value(p['p_wilcoxon'])} |"
-            )
+            cells = [
+                f"`{remedy}`",
+                label,
+                text.signed(p["mean_diff"]),
+                text.ci(p),
+                boot,
+                d_z,
+                text.p_value(p["p_ttest"]),
+            ]
+            if adj:
+                cells.append(text.p_value(p.get("p_ttest_adj")))
+            cells.append(text.p_value(p["p_wilcoxon"]))
+            if adj:
+                cells.append(text.p_value(p.get("p_wilcoxon_adj")))
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _adjust_text(params: Params, stats: dict[str, Any]) -> str:
+    """The multiple-comparison paragraph: which family, which method, what it controls."""
+    adj = stats["p_adjust"]
+    size = adj["tests"]["p_ttest"]
+    family = (
+        f"The family: every paired test in the two tables below, i.e. every remedy against "
+        f"the reference and against the best on {', '.join(label for _, label in PAIRED)} "
+        f"({size} distinct paired t-tests: a pair in both tables is one test, counted once); "
+        "the Wilcoxon p-values are adjusted the same way as a family of their own."
+    )
+    n = len(params.seeds)
+    if adj["method"] == "holm":
+        how = (
+            "**p adj.** is Holm's step-down adjustment (`compare.p_adjust: holm`): a test "
+            f"with p adj. < {1 - params.compare.confidence:g} is a finding while the chance "
+            "of even one false finding in the whole family stays below that level, whatever "
+            "the dependence between the tests (they share the reference's seeds)."
+        )
+        if n > 1 and adj["tests"]["p_wilcoxon"]:
+            floor = min(1.0, adj["tests"]["p_wilcoxon"] * 2 / 2**n)
+            how += (
+                f" With {n} seeds and {adj['tests']['p_wilcoxon']} tests no adjusted "
+                f"Wilcoxon p can fall below {floor:.3g}: more seeds, not this test, decide."
+            )
+    elif adj["method"] == "bh":
+        how = (
+            "**p adj.** is the Benjamini-Hochberg adjustment (`compare.p_adjust: bh`, "
+            "`scipy.stats.false_discovery_control`): the tests with p adj. < "
+            f"{1 - params.compare.confidence:g} are findings of which that share is expected "
+            "to be false at most (false discovery rate)."
+        )
+    else:
+        how = (
+            "**No adjustment** (`compare.p_adjust: none`): with this many tests, several raw "
+            "p-values below 0.05 are expected by chance alone; read them as exploratory."
+        )
+    return f"{family} {how}"
 
 
 def comparison_markdown(
@@ -202,19 +357,24 @@ def comparison_markdown(
     """metrics/comparison.md: what a person reads in a pull request."""
     neg, pos = params.classes.negative, params.classes.positive
     per = stats["remedies"]
+    ceiling = stats["ceiling"]
     seeds = params.seeds
     n = len(seeds)
     pct = f"{params.compare.confidence:.0%}"
+    alpha = 1 - params.compare.confidence
     protocols = sorted({run["validation_protocol"] for r in runs.values() for run in r.values()})
     objective = params.evaluate.threshold_objective.replace("_", " ")
     first = next(iter(runs.values()))[seeds[0]]["test"]
     n_pos, n_neg = first["tp"] + first["fn"], first["tn"] + first["fp"]
     sp = params.split
     cells = (
-        f"mean \u00b1 half-width of the {pct} t-interval over seeds"
+        f"mean over seeds [{pct} interval]: an expanded percentile bootstrap over the seeds "
+        f"({params.compare.bootstrap} seeded resamples), which never leaves the metric's "
+        "range (rates in [0, 1], counts in [0, n]); the figures show the same intervals"
         if n > 1
         else "single values (n=1: no intervals)"
     )
+    ceiling_names = ", ".join(f"`{r}`" for r in ceiling)
     out = [
         f"# Comparative study: {neg} vs {pos}",
         "",
@@ -228,23 +388,34 @@ def comparison_markdown(
         f"{sp.n_majority} / {sp.n_majority}; test set {n_neg} {neg} / {n_pos} {pos}.",
         f"- **Validation protocol**: {'; '.join(protocols)}.",
         f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}). Cells: {cells}. **Bold**: the "
-        "best mean of the column (highest; lowest for FN and FP).",
+        "best mean of the column (highest; lowest for FN and FP) among the remedies that are "
+        "not the ceiling.",
         f"- **Thresholds**: {params.evaluate.threshold} (fixed, as in the study) and t, chosen "
         f"per run on the {'validation' if sp.validation == 'holdout' else 'test (!)'} set to "
         f"maximise {objective} (columns marked @t).",
+    ]
+    if ceiling:
+        out.append(
+            f"- **Ceiling** (marked *ceiling*): {ceiling_names}, trained on the balanced set "
+            f"with {sp.n_majority} {pos} images, {sp.n_majority / sp.n_minority:g}\u00d7 the "
+            f"{sp.n_minority} a user of the imbalanced set has: what the model can reach with "
+            "data such a user does not have, shown for scale; never bold, never the best remedy."
+        )
+    out += [
         "",
         "## Test metrics",
         "",
         "| remedy | " + " | ".join(h for _, h, _, _ in TABLE) + " |",
         "|---|" + "---:|" * len(TABLE),
     ]
-    best = {key: _best(per, key) for key, _, _, boldable in TABLE if boldable}
+    best = {key: _best(per, key, ceiling) for key, _, _, boldable in TABLE if boldable}
     for remedy, p in per.items():
-        row = [f"`{remedy}`"]
+        row = [f"`{remedy}`" + (" *ceiling*" if remedy in ceiling else "")]
         for key, _, digits, boldable in TABLE:
             mean = p[key]["mean"]
             is_best = (
                 boldable
+                and remedy not in ceiling
                 and mean is not None
                 and best[key] is not None
                 and round(mean, digits) == round(best[key], digits)
@@ -253,6 +424,7 @@ def comparison_markdown(
         out.append("| " + " | ".join(row) + " |")
 
     ref, top = stats["reference"], stats["best"]
+    method = stats["p_adjust"]["method"]
     protocol = (
         "held-out validation"
         if sp.validation == "holdout"
@@ -263,33 +435,57 @@ def comparison_markdown(
         "## Paired comparisons (same seed \u21d2 same data)",
         "",
         f"Differences are taken within each seed, then summarised over the {n} seeds: mean, "
-        f"{pct} t-interval (the verdicts below use it), {pct} percentile bootstrap interval "
-        f"({params.compare.bootstrap} resamples), Cohen's d_z (mean / sd of the differences), "
-        "p-values of the paired t-test and the Wilcoxon signed-rank test"
+        f"{pct} t-interval (cut to the difference's possible range, [\u22121, 1] for a rate: "
+        "the true difference lies in that range, so the cut interval keeps its coverage), "
+        f"{pct} expanded percentile bootstrap interval ({params.compare.bootstrap} resamples "
+        "of the seeds), Cohen's d_z (mean / sd of the differences), two-sided p-values "
+        "against no difference of the paired t-test (dual to the t-interval) and the "
+        "Wilcoxon signed-rank test"
         + (
             f" (with {n} seeds the Wilcoxon p cannot fall below {2 / 2**n:.3g})."
             if n > 1
             else " (n=1: none of these exist; only the single differences are shown)."
         ),
         "",
+        f"**Multiple comparisons.** {_adjust_text(params, stats)}",
+        "",
         f"### Against the reference `{ref}`",
         "",
-        *_paired_table(stats["paired"]["reference"], ref),
-        "",
-        f"### Against the best remedy by mean test ROC AUC, `{top}`",
-        "",
-        "<details><summary>table</summary>",
-        "",
-        *_paired_table(stats["paired"]["best"], top),
-        "",
-        "</details>",
+        *_paired_table(stats["paired"]["reference"], ref, method),
+    ]
+    if top is not None:
+        out += [
+            "",
+            f"### Against the best remedy by mean test ROC AUC, `{top}`",
+            "",
+            "The best among the remedies a user with the imbalanced set can train"
+            + (
+                f"; the ceiling ({ceiling_names}) is excluded from the choice and shown "
+                "below as one more row: how far the best is from it."
+                if ceiling
+                else "."
+            ),
+            "",
+            "<details><summary>table</summary>",
+            "",
+            *_paired_table(stats["paired"]["best"], top, method),
+            "",
+            "</details>",
+        ]
+    out += [
         "",
         "## The study's claims, checked",
         "",
         f"From our own numbers ({n} seed{'s' if n != 1 else ''}, {protocol}). "
-        "Remedies are found by composition (params.yaml), not by name. Intervals are "
-        f"paired {pct} t-intervals; a verdict is *inconclusive* when the interval straddles "
-        "the claim's bound."
+        "Remedies are found by composition (params.yaml), not by name. Each verdict states "
+        f"its rule. All rules use Student-t intervals over seeds ({pct}, two-sided; paired "
+        "where two remedies are compared): a bound outside the interval is the same as a "
+        f"one-sided t-test against that bound with p < {alpha / 2:g}, and the p-value "
+        "printed next to a verdict is that test's. The four claims are the study's own, "
+        "stated in advance, and each is judged on its own (not adjusted with the tables "
+        "above). An *inconclusive* verdict says what would decide it: the number of seeds "
+        "at which the interval would exclude the bound if the observed mean and sd held "
+        "(an estimate)."
         + (
             " **With one seed there is no interval, so every verdict is inconclusive by "
             "construction: the numbers below are one draw, not a finding.**"
@@ -302,7 +498,11 @@ def comparison_markdown(
         out.append(
             f"**({c['id']}) {c['claim']}** \u2014 *{c['verdict']}*. The study: {c['study']}."
         )
+        if c.get("rule"):
+            out.append(f"- *Rule*: {c['rule']}.")
         out += [f"- {e}" for e in c["evidence"]]
+        if c.get("to_decide"):
+            out.append(f"- *To decide*: {c['to_decide']}.")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from imbalance.params import Params
@@ -72,13 +73,59 @@ def mean_roc(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> n
     return np.mean(tprs, axis=0)
 
 
+def _interval_name(params: Params) -> str:
+    """What the error bars and bracketed numbers of every figure are (the table's too)."""
+    if len(params.seeds) == 1:
+        return "n=1: no intervals"
+    return f"{params.compare.confidence:.0%} bootstrap interval over seeds"
+
+
+def _name(remedy: str, stats: dict[str, Any]) -> str:
+    """A remedy's label: the ceiling (trained on the balanced set) says so everywhere."""
+    return f"{remedy} (ceiling)" if remedy in stats.get("ceiling", ()) else remedy
+
+
+#: Mean ROC curves closer than this everywhere (in TPR) look like one line at DPI 120.
+COINCIDE_TPR = 0.005
+#: Dash patterns of curves drawn over a coinciding one: each leaves gaps the others fill.
+OVERLAY_DASHES = ((0, (6, 4)), (3, (1.5, 3.0)), (0, (10, 3, 2, 3)), (5, (3, 6)))
+
+
+def coinciding(
+    curves: dict[str, np.ndarray], tol: float = COINCIDE_TPR
+) -> dict[str, tuple[str, float]]:
+    """remedy -> (the earlier remedy its curve coincides with, the largest TPR gap).
+
+    Curves are compared in ``curves``' order; a curve within ``tol`` everywhere of an
+    earlier, not itself coinciding, curve is that curve's overlay. A post-hoc remedy
+    that only moves the threshold (``posthoc_logit_adjusted``) has exactly its start's
+    ROC curve; ``crt`` retrains one layer and lands within a fraction of a percent.
+    """
+    leaders: list[str] = []
+    out: dict[str, tuple[str, float]] = {}
+    for remedy, tpr in curves.items():
+        for leader in leaders:
+            gap = float(np.max(np.abs(tpr - curves[leader])))
+            if gap <= tol:
+                out[remedy] = (leader, gap)
+                break
+        else:
+            leaders.append(remedy)
+    return out
+
+
 def roc_test(
     params: Params,
     roc: dict[int, list[dict[str, Any]]],
     stats: dict[str, Any],
     path: Path,
 ) -> None:
-    """All remedies' test ROC curves, vertically averaged over seeds, on one chart."""
+    """All remedies' test ROC curves, vertically averaged over seeds, on one chart.
+
+    Curves that coincide (:func:`coinciding`) would hide one another: the first is drawn
+    wide and pale underneath, the others over it in dash patterns of their own colours
+    with a dark rim, and the legend says which curve each one lies on.
+    """
     neg, pos = params.classes.negative, params.classes.positive
     grid = np.linspace(0.0, 1.0, 201)
     fig, ax = plt.subplots(figsize=(10.5, 6.6))
@@ -89,6 +136,7 @@ def roc_test(
         key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0.0),
     )
     index = {r: i for i, r in enumerate(params.all_remedies)}
+    means: dict[str, np.ndarray] = {}
     for remedy in order:
         curves = []
         for rows in roc.values():
@@ -97,14 +145,36 @@ def roc_test(
                 curves.append(
                     (np.array([p["fpr"] for p in pts]), np.array([p["tpr"] for p in pts]))
                 )
-        if not curves:
-            continue
+        if curves:
+            means[remedy] = mean_roc(curves, grid)
+    twins = coinciding(means)
+    leaders = {leader for leader, _ in twins.values()}
+    overlays: dict[str, int] = {}
+    for remedy, tpr in means.items():
         auc = per[remedy]["test.roc_auc"]
-        label = f"{remedy}  AUC {auc['mean']:.3f}"
+        label = f"{_name(remedy, stats)}  AUC {auc['mean']:.3f}"
         if auc["ci_low"] is not None:
-            label += f" \u00b1 {(auc['ci_high'] - auc['ci_low']) / 2:.3f}"
+            label += f" [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]"
         i = index[remedy]
-        ax.plot(grid, mean_roc(curves, grid), color=_color(i), ls=_style(i), lw=1.8, label=label)
+        style: dict[str, Any] = {"color": _color(i), "ls": _style(i), "lw": 1.8, "zorder": 2}
+        if remedy in leaders:
+            style.update(ls="-", lw=4.5, alpha=0.55, zorder=2)
+        if remedy in twins:
+            leader, gap = twins[remedy]
+            k = overlays[leader] = overlays.get(leader, -1) + 1
+            style.update(
+                ls=OVERLAY_DASHES[k % len(OVERLAY_DASHES)],
+                lw=2.0,
+                zorder=3 + k,
+                # a dark rim: pale dashes on a pale wide line still read as their own line
+                path_effects=[patheffects.withStroke(linewidth=3.4, foreground="0.2")],
+            )
+            label += (
+                f"\n    identical to {leader}'s curve"
+                if gap < 1e-9
+                else f"\n    on {leader}'s curve (TPR within {gap:.3f})"
+            )
+        ax.plot(grid, tpr, label=label, **style)
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1.005),
@@ -116,8 +186,8 @@ def roc_test(
     ax.set_title(
         f"Test ROC of every remedy, {_over(params.seeds)}"
         f"{' (vertical average)' if len(params.seeds) > 1 else ''}\n"
-        f"positive class: {pos}; legend: mean test ROC AUC \u00b1 {params.compare.confidence:.0%} "
-        "CI half-width, best first",
+        f"positive class: {pos}; legend: mean test ROC AUC [{_interval_name(params)}], "
+        "best first",
         fontsize=11,
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
@@ -130,10 +200,17 @@ BAR_METRICS = (
     ("test.recall", "recall"),
     ("tuned.recall", "recall @ tuned t"),
 )
+#: A bar shorter than this (in axis units) gets its value written next to it.
+SHORT_BAR = 0.02
 
 
 def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
-    """Grouped horizontal bars: ROC AUC, precision, recall per remedy, CI error bars."""
+    """Grouped horizontal bars: ROC AUC, precision, recall per remedy, interval error bars.
+
+    The axis is sized from the intervals (never the other way round), so no error bar is
+    cut at the frame; a bar of (nearly) zero length is still drawn as a marker at its
+    value with the value written beside it, so "0" never looks like "missing".
+    """
     per = stats["remedies"]
     remedies = list(params.all_remedies)
     k = len(BAR_METRICS)
@@ -141,52 +218,55 @@ def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(remedies) * k / 3 + 1.8))
     y = np.arange(len(remedies))
     colors = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
+    lo_all, hi_all = [0.0], [1.0]
     for j, (key, label) in enumerate(BAR_METRICS):
-        means = np.array([per[r][key]["mean"] or 0.0 for r in remedies])
-        lows = np.array(
-            [
-                per[r][key]["ci_low"] if per[r][key]["ci_low"] is not None else np.nan
-                for r in remedies
-            ]
-        )
-        highs = np.array(
-            [
-                per[r][key]["ci_high"] if per[r][key]["ci_high"] is not None else np.nan
-                for r in remedies
-            ]
-        )
-        # rates live in [0, 1]; a t-interval does not know that, the chart should
-        lows, highs = np.clip(lows, 0.0, 1.0), np.clip(highs, 0.0, 1.0)
-        err = np.vstack([np.clip(means - lows, 0, None), np.clip(highs - means, 0, None)])
-        err = np.nan_to_num(err)
+        cells = [per[r][key] for r in remedies]
+        missing = np.array([c["mean"] is None for c in cells])
+        means = np.array([np.nan if c["mean"] is None else c["mean"] for c in cells])
+        lows = np.array([np.nan if c["ci_low"] is None else c["ci_low"] for c in cells])
+        highs = np.array([np.nan if c["ci_high"] is None else c["ci_high"] for c in cells])
         pos = y - 0.4 + height * (j + 0.5)
-        ax.barh(pos, means, height=height * 0.92, color=colors[j], label=label)
+        ax.barh(pos, np.nan_to_num(means), height=height * 0.92, color=colors[j], label=label)
         has = ~np.isnan(lows)  # n=1: no interval, so no (zero-length) error bar either
         if has.any():
+            err = np.vstack([means[has] - lows[has], highs[has] - means[has]])
             ax.errorbar(
-                means[has], pos[has], xerr=err[:, has], fmt="none", ecolor="0.15", elinewidth=1,
-                capsize=2,
+                means[has], pos[has], xerr=np.clip(err, 0, None), fmt="none", ecolor="0.15",
+                elinewidth=1, capsize=2, zorder=3,
             )  # fmt: skip
-    ax.set_yticks(y, remedies)
+            lo_all.append(float(np.nanmin(lows)))
+            hi_all.append(float(np.nanmax(highs)))
+        short = ~missing & (np.abs(np.nan_to_num(means)) < SHORT_BAR)
+        if short.any():
+            ax.plot(
+                means[short], pos[short], ls="none", marker="D", ms=4, color=colors[j],
+                markeredgecolor="0.15", markeredgewidth=0.6, zorder=4,
+            )  # fmt: skip
+        for m, p, h, is_short, is_missing in zip(means, pos, highs, short, missing, strict=True):
+            if is_short or is_missing:
+                x = 0.0 if is_missing else (h if np.isfinite(h) else m)
+                ax.text(
+                    x + 0.012, p, "n/a" if is_missing else f"{m:.3f}", va="center",
+                    fontsize=7, color="0.25", zorder=5,
+                )  # fmt: skip
+    ax.set_yticks(y, [_name(r, stats) for r in remedies])
     ax.invert_yaxis()
-    ax.set_xlim(0, 1.02)  # room for the caps of a bar at 1
+    span = max(hi_all) - min(lo_all)
+    ax.set_xlim(min(lo_all) - 0.03 * span, max(hi_all) + 0.03 * span)
     ax.set_xlabel(
         f"test metric (positive class: {params.classes.positive}; threshold "
         f"{params.evaluate.threshold} unless tuned)"
     )
     ax.grid(axis="x", alpha=0.3)
-    ci = (
-        f"error bars: {params.compare.confidence:.0%} t-interval"
-        if len(params.seeds) > 1
-        else "n=1: no error bars"
-    )
+    ci = f"error bars: {_interval_name(params)}" if len(params.seeds) > 1 else "no error bars"
     ax.set_title(f"Test metrics per remedy, {_over(params.seeds)}; {ci}", fontsize=11, pad=26)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=k, frameon=False, fontsize=9)
     _save(fig, path)
 
 
 def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
-    """A grid of test confusion matrices: mean counts over seeds at the fixed threshold."""
+    """A grid of test confusion matrices: mean counts over seeds at the fixed threshold,
+    each with the same interval as the table (not an sd: one kind of spread everywhere)."""
     neg, pos = params.classes.negative, params.classes.positive
     per = stats["remedies"]
     remedies = list(params.all_remedies)
@@ -207,13 +287,13 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
         for (i, j), name in np.ndenumerate(np.array([["tn", "fp"], ["fn", "tp"]])):
             d = cell[name]
             text = f"{d['mean']:.0f}" if d["mean"] is not None else "n/a"
-            if d["std"] is not None:
-                text += f"\n\u00b1{d['std']:.0f} sd"
+            if d["ci_low"] is not None:
+                text += f"\n[{d['ci_low']:.0f}, {d['ci_high']:.0f}]"
             color = "white" if (d["mean"] or 0) > 0.55 * (vmax or 1) else "black"
-            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=10)
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
         ax.set_xticks([0, 1], [neg, pos])
         ax.set_yticks([0, 1], [neg, pos], rotation=90, va="center")
-        ax.set_title(remedy, fontsize=10, fontweight="bold")
+        ax.set_title(_name(remedy, stats), fontsize=10, fontweight="bold")
         ax.set_xlabel("predicted", fontsize=9)
         ax.set_ylabel("actual", fontsize=9)
     for ax in list(axes.flat)[len(remedies) :]:
@@ -223,7 +303,7 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
         + (
             f"counts, seed {params.seeds[0]}"
             if len(params.seeds) == 1
-            else f"mean counts \u00b1 sd over {_seeds_text(params.seeds)}"
+            else f"mean counts [{_interval_name(params)}], {_seeds_text(params.seeds)}"
         )
         + f" (positive class: {pos})",
         fontsize=12,

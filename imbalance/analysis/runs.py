@@ -56,6 +56,32 @@ def series(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | 
     return [value(runs[remedy][s], key) for s in seeds]
 
 
+#: Metrics in [-1, 1]; every other non-count metric (rates, AUCs, thresholds) is in [0, 1].
+SIGNED = {"mcc"}
+#: Counts of the positive test images (their range is [0, positives]), the rest of negatives.
+OF_POSITIVES = {"tp", "fn"}
+OF_NEGATIVES = {"tn", "fp"}
+
+
+def value_range(runs: Runs, key: str) -> tuple[float, float]:
+    """The range a key's values cannot leave: [0, 1] for a rate, [0, n] for a count.
+
+    Intervals are cut to it (a t-interval knows nothing of it) and figures scale to it.
+    ``n`` is the number of test images of the class the count is about, read from the
+    runs' confusion counts (the same test set for every run, so the largest is the one).
+    """
+    metric = key.split(".", 1)[1]
+    if metric in SIGNED:
+        return -1.0, 1.0
+    if metric in OF_POSITIVES | OF_NEGATIVES:
+        first, second = ("tp", "fn") if metric in OF_POSITIVES else ("tn", "fp")
+        totals = [
+            run["test"][first] + run["test"][second] for r in runs.values() for run in r.values()
+        ]
+        return 0.0, float(max(totals, default=0))
+    return 0.0, 1.0
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: missing; run `dvc repro fetch`")

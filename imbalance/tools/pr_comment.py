@@ -12,7 +12,7 @@ committed, in one table of remedy x key metric, base -> head:
 - test ROC AUC (threshold-free), test recall at the fixed threshold 0.5 (what the
   baseline loses), and balanced accuracy at the threshold tuned on validation;
 - the difference, marked *noise* when it lies inside head's seed-to-seed interval (the
-  half-width of head's 95% t-interval over seeds, ``metrics/statistics.json``): a change
+  half the width of head's 95% interval over seeds, ``metrics/statistics.json``): a change
   smaller than how much the same code moves from one seed to the next is not a finding;
 - the data source and the seeds of each side, since a difference in either changes every
   number.
@@ -49,7 +49,7 @@ WATERMARK = "<!-- imbalance:pr-comment -->"
 @dataclass(frozen=True)
 class Value:
     mean: float
-    #: Half-width of the 95% t-interval over seeds; None with one seed or no statistics.
+    #: Half the width of the 95% interval over seeds (bootstrap since the statistics redesign); None with one seed or no statistics.
     half: float | None = None
 
 
