@@ -2,6 +2,9 @@
 # One entry point for a fresh clone: sets up .venv from the pinned requirements (only
 # when they changed), then runs the task. Needs nothing but Python 3.11 and bash.
 #   ./dev.sh repro            set up, then `dvc repro` (the whole study)
+#   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
+#                             in DVC's queue, then `dvc repro` assembles it from the run-cache
+#                             (python -m imbalance.tools.parallel; README "Parallel runs")
 #   ./dev.sh test             set up, then the test suite
 #   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
 #   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
@@ -25,10 +28,23 @@ setup() {
   export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
 }
 
+# Does the repro command line ask for workers (--jobs N, --jobs=N, -j N, -jN)? `dvc repro`
+# itself has no --jobs, so the option is unambiguous.
+wants_jobs() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in --jobs | --jobs=* | -j | -j[0-9]*) return 0 ;; esac
+  done
+  return 1
+}
+
 task=${1:-}
 [ $# -gt 0 ] && shift
 case "$task" in
-  repro) setup; dvc repro "$@" ;;
+  repro)
+    setup
+    if wants_jobs "$@"; then python -m imbalance.tools.parallel "$@"; else dvc repro "$@"; fi
+    ;;
   test) setup; python -m pytest "$@" ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;

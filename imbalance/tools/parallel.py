@@ -93,6 +93,8 @@ STATUS_RETRIES = 5
 _WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
 _REV = re.compile(r"^[0-9a-f]{7}$")
 _CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
+#: What an experiment's log opens with, once per output not yet built: not news.
+_NOISE = re.compile(r"^WARNING: No file hash info found for '.*'\. It won't be created\.$")
 _RAN = re.compile(r"Running stage '([^']+)'")
 
 
@@ -154,8 +156,10 @@ class Assembly:
 
     @property
     def trained(self) -> list[str]:
-        """Stages that ran but should have come from the experiments."""
-        return [s for s in self.ran if s.split("@")[0] in ("train", "retrain", "evaluate")]
+        """Training stages that ran here: the experiments trained them, so the run-cache
+        should have had them (a sign that it is not shared, or that a dependency differs
+        between the experiments and the workspace)."""
+        return [s for s in self.ran if s.split("@")[0] in ("train", "retrain")]
 
 
 def parse_repro(output: str) -> Assembly:
@@ -189,7 +193,8 @@ def oversubscription(jobs: int, threads: int, ncores: int) -> str | None:
 
 
 def tail(text: str, n: int = LOG_TAIL) -> str:
-    lines = text.rstrip("\n").splitlines()
+    """The last ``n`` lines of a log, indented, without DVC's start-up warnings."""
+    lines = [ln for ln in text.rstrip("\n").splitlines() if not _NOISE.match(ln.strip())]
     cut = lines[-n:]
     head = [f"    ... ({len(lines) - n} lines before)"] if len(lines) > n else []
     return "\n".join(head + [f"    {line}" for line in cut])
@@ -403,7 +408,7 @@ class Task:
     rev: str = ""
     state: str = "Queued"
     verdict: str | None = None  # None while pending; "ok" or why it failed
-    started: float | None = None
+    queued: float = field(default_factory=time.monotonic)
     log_bytes: int | None = None
     log_changed: float = field(default_factory=time.monotonic)
     dead_since: float | None = None
@@ -413,11 +418,9 @@ class Task:
         return self.verdict is not None
 
 
-def _elapsed(since: float | None) -> str:
-    if since is None:
-        return ""
+def _elapsed(since: float) -> str:
     s = int(time.monotonic() - since)
-    return f" after {s // 60}m{s % 60:02d}s"
+    return f", {s // 60}m{s % 60:02d}s after queueing"
 
 
 def watch(dvc: Dvc, tasks: list[Task], jobs: int, poll: float, stall_timeout: float) -> None:
@@ -438,14 +441,14 @@ def watch(dvc: Dvc, tasks: list[Task], jobs: int, poll: float, stall_timeout: fl
                 progressed = True
                 task.state = state
                 if state == "Running":
-                    task.started, task.log_changed = now, now
+                    task.log_changed = now
                     say(f"seed {task.seed}: running ({task.name})")
             if state == "Success":
                 task.verdict = "ok"
-                say(f"seed {task.seed}: finished{_elapsed(task.started)}")
+                say(f"seed {task.seed}: finished{_elapsed(task.queued)}")
             elif state == "Failed":
                 task.verdict = "DVC reports it failed"
-                say(f"seed {task.seed}: FAILED{_elapsed(task.started)}")
+                say(f"seed {task.seed}: FAILED{_elapsed(task.queued)}")
             elif state == "Running":
                 _check_running(dvc, task, now, stall_timeout)
         waiting = [t for t in tasks if not t.done and t.state == "Queued"]
@@ -477,7 +480,7 @@ def _check_running(dvc: Dvc, task: Task, now: float, stall_timeout: float) -> No
                 "its queue worker died, so DVC never recorded how it ended (the stages it "
                 "finished are in the run-cache)"
             )
-            say(f"seed {task.seed}: LOST its worker{_elapsed(task.started)}")
+            say(f"seed {task.seed}: LOST its worker{_elapsed(task.queued)}")
             dvc.run("queue", "kill", task.name)
         return
     task.dead_since = None
@@ -486,7 +489,7 @@ def _check_running(dvc: Dvc, task: Task, now: float, stall_timeout: float) -> No
         task.log_bytes, task.log_changed = size, now
     elif stall_timeout and now - task.log_changed >= stall_timeout:
         task.verdict = f"it hung: no new output for {int(now - task.log_changed)} s"
-        say(f"seed {task.seed}: HUNG{_elapsed(task.started)}; stopping it")
+        say(f"seed {task.seed}: HUNG{_elapsed(task.queued)}; stopping it")
         dvc.run("queue", "kill", task.name)
         deadline = time.monotonic() + 30
         while exec_run_alive(dvc.root, task.rev) and time.monotonic() < deadline:

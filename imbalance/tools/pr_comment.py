@@ -49,7 +49,7 @@ WATERMARK = "<!-- imbalance:pr-comment -->"
 @dataclass(frozen=True)
 class Value:
     mean: float
-    #: Half the width of the 95% interval over seeds (bootstrap since the statistics redesign); None with one seed or no statistics.
+    #: Half the width of the 95% interval over seeds; None with one seed or no statistics.
     half: float | None = None
 
 
