@@ -1,0 +1,1 @@
+"""Metrics, statistics, claims, figures and reports from what training wrote; no TensorFlow."""

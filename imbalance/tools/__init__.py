@@ -1,0 +1,2 @@
+"""Around the pipeline, not in it: PR report and comment, results guard, parallel study,
+README generator, warm start, profiling."""
