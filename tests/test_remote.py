@@ -51,7 +51,7 @@ def test_push_then_pull_into_a_fresh_clone_and_load_a_model(
     ok(lead.run("git", "clone", "-q", str(lead.root), str(clone.root)))
     model_path = clone.root / "models" / "scratch" / "seed0" / "baseline.keras"
     assert not model_path.exists() and not (clone.root / "data" / "cifar2").exists()
-    assert (clone.root / "metrics" / "summary.json").is_file()  # git-tracked: no pull needed
+    assert (clone.root / "metrics" / "remedies" / "baseline.json").is_file()  # in git: no pull
     assert lockcheck.check(clone.root).ok  # what CI's clean clone checks, with no data
     train = clone.root / "imbalance" / "training" / "train.py"
     original = train.read_text()

@@ -39,8 +39,11 @@ def start_stage(project: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def servers() -> set[int]:
-    return live_pids(lambda argv, cwd: b"imbalance.tools.warm" in argv)
+def servers(project: Path | None = None) -> set[int]:
+    """Warm servers alive now; of ``project`` only, when given (a server runs in its
+    project's root), so servers of other projects on the machine are not counted."""
+    root = project.resolve() if project is not None else None
+    return live_pids(lambda argv, cwd: b"imbalance.tools.warm" in argv and root in (None, cwd))
 
 
 def running_in(project: Path) -> set[int]:
@@ -69,7 +72,7 @@ def wait_for_epoch(proc: subprocess.Popen[str], epoch: int) -> None:
 
 @pytest.mark.slow  # starts or uses a TensorFlow server
 def test_warm_stage_writes_the_bytes_of_a_cold_process(project: Path, tmp_path: Path):
-    before = servers()
+    before = servers(project)
     prof = tmp_path / "profile.jsonl"
     outputs = []
     for idle in (60, 60, 0):  # start a server, reuse it, then no server at all
@@ -91,7 +94,7 @@ def test_warm_stage_writes_the_bytes_of_a_cold_process(project: Path, tmp_path: 
     exits = [json.loads(line) for line in prof.read_text().splitlines()]
     exits = [e for e in exits if e["event"] == "exit"]
     assert [e["warm"] for e in exits] == [True, True, False]
-    assert len(servers() - before) <= 1  # the second run reused the first one's server
+    assert len(servers(project) - before) <= 1  # the second run reused the first one's server
     assert "models/scratch/seed0/oversample_augment.keras" in outputs[0]
     assert outputs[0] == outputs[1] == outputs[2]
 

@@ -307,13 +307,19 @@ def _out_reasons(
 
 def _carried_dir(root: Path, rel: str, carried: set[str]) -> list[Path] | None:
     """The files of directory ``rel`` as DVC hashes them (minus ``__pycache__``, which
-    .dvcignore leaves out), if git carries every one of them; else None."""
+    .dvcignore leaves out), if git carries every one of them; else None.
+
+    A folder that holds nothing but the ``.gitignore`` DVC writes for the outputs inside
+    it (``models/scratch/seed0`` in a clean clone) is another stage's output, not code.
+    """
     directory = root / rel
     if not directory.is_dir():
         return None
     files = sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    if all(p.name == ".gitignore" for p in files):
+        return None
     inside = [p.relative_to(root).as_posix() for p in files]
-    return files if files and all(p in carried for p in inside) else None
+    return files if all(p in carried for p in inside) else None
 
 
 def _dir_md5(directory: Path, files: list[Path], name: str) -> str:
