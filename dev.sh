@@ -49,5 +49,5 @@ case "$task" in
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N]|test|report|bench|lint [args...]" >&2; exit 2 ;;
 esac

@@ -10,13 +10,16 @@ temporary copies of the project (``.dvc/tmp/exps/tmp*``) that share the project'
 study is split by seed into experiments, DVC runs them, and one ordinary ``dvc repro``
 in the workspace assembles the whole study: every stage an experiment finished is
 restored from the run-cache ("Stage ... is cached - skipping run"), and only ``split``
-(its ``seeds`` param differs from the experiments') and ``compare`` run. The commands,
-in order (each is printed as it runs):
+(its ``seeds`` param differs from the experiments') and ``compare`` run -- and
+``evaluate@*`` while dvc.yaml declares ``metrics/runs/seed<s>`` a plain uncached output,
+since DVC keeps no run-cache for such a stage. The commands, in order (each is printed
+as it runs):
 
     dvc queue status                                  the queue must be free of other work
     dvc exp run --queue -n study-<time>-seed<k> -S 'seeds=[k]' evaluate     (per seed k)
     dvc queue start --jobs N
     dvc queue status                                  every --poll seconds, until all end
+    dvc queue kill <name>                             an orphaned or hung experiment
     dvc queue logs <name>                             for every experiment that failed
     dvc repro                                         when all succeeded: the assembly
     dvc queue remove <names>                          the finished entries of this run
@@ -32,7 +35,8 @@ github.com/treeverse/dvc):
   without progress, then the tasks are reported as never started);
 - a task whose worker died stays "Running" for ever (#8461, #8702), while its
   ``dvc exp exec-run`` process may even finish the run: once that process is gone, the
-  task is settled with ``dvc queue kill`` and reported as failed;
+  task is settled with ``dvc queue kill`` and reported as failed (its temporary copy
+  under ``.dvc/tmp/exps/`` stays: DVC's cleanup never ran);
 - a task with no new log output for ``--stall-timeout`` seconds is reported as hung and
   stopped with ``dvc queue kill`` (SIGINT to the worker's process group);
 - with more than one worker some tasks fail with no log at all (#10673): they are
@@ -65,6 +69,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -218,16 +223,24 @@ class Dvc:
         self.env["PATH"] = os.pathsep.join([bindir, self.env.get("PATH", "")])
 
     def run(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run one command to its end; its output is captured through files, not pipes:
+        ``dvc queue start`` daemonizes workers that inherit its stdout and stderr, and a
+        pipe would stay open (and a reader blocked) for as long as they live."""
         if self.echo and not quiet:
             say(f"$ dvc {shlex.join(args)}")
-        return subprocess.run(
-            [sys.executable, "-m", "dvc", *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            code = subprocess.run(
+                [sys.executable, "-m", "dvc", *args],
+                cwd=self.root,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                check=False,
+            ).returncode
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(args, code, out.read(), err.read())
 
     def check(self, *args: str, quiet: bool = False) -> str:
         proc = self.run(*args, quiet=quiet)
@@ -276,8 +289,9 @@ class DvcFailed(Exception):
         super().__init__(f"`dvc {shlex.join(args)}` failed (status {proc.returncode}): {reason}")
 
 
-def say(line: str) -> None:
-    print(line, flush=True)
+def say(line: str, *, err: bool = False) -> None:
+    """One line of the run's narrative on stdout; failures (``err``) on stderr."""
+    print(line, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -412,6 +426,7 @@ class Task:
     log_bytes: int | None = None
     log_changed: float = field(default_factory=time.monotonic)
     dead_since: float | None = None
+    missing: int = 0  # consecutive polls the queue did not list it
 
     @property
     def done(self) -> bool:
@@ -434,8 +449,11 @@ def watch(dvc: Dvc, tasks: list[Task], jobs: int, poll: float, stall_timeout: fl
         progressed = False
         for task in (t for t in tasks if not t.done):
             if task.name not in status.ours:
-                task.verdict = "it vanished from the queue (removed by someone else?)"
+                task.missing += 1  # twice in a row: one listing may catch the queue mid-move
+                if task.missing >= 2:
+                    task.verdict = "it vanished from the queue (removed by someone else?)"
                 continue
+            task.missing = 0
             task.rev, state = status.ours[task.name]
             if state != task.state:
                 progressed = True
@@ -513,13 +531,15 @@ def stop(dvc: Dvc, tasks: list[Task]) -> None:
 
 
 def report(dvc: Dvc, failed: list[Task], total: int) -> None:
+    """Every failed experiment with the end of its log, then what to do, on stderr."""
     for task in failed:
-        say(f"error: seed {task.seed} ({task.name}) failed: {task.verdict}")
-        say(f"  its log (`dvc queue logs {task.name}`), last lines:")
-        say(tail(dvc.logs(task.name)))
+        say(f"error: seed {task.seed} ({task.name}) failed: {task.verdict}", err=True)
+        say(f"  its log (`dvc queue logs {task.name}`), last lines:", err=True)
+        say(tail(dvc.logs(task.name)), err=True)
     say(
         f"error: {len(failed)} of {total} seed(s) failed; fix the cause and run the same "
-        "command again: every stage that finished is in the run-cache and is not trained again"
+        "command again: every stage that finished is in the run-cache and is not trained again",
+        err=True,
     )
 
 
@@ -539,6 +559,12 @@ def plan(seeds: Sequence[int], names: dict[int, str], jobs: int) -> list[list[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check, queue, run, watch, then report or assemble; the exit status.
+
+    0: the study is assembled; 1: an experiment (or the assembly) failed, reported; 2: bad
+    input, nothing queued (raised as UserError); 130: interrupted, this run's experiments
+    stopped.
+    """
     parser = _Parser(
         prog="python -m imbalance.tools.parallel",
         description="Run the study's seeds as DVC experiments on N queue workers, then "
@@ -580,7 +606,10 @@ def main(argv: list[str] | None = None) -> int:
             f"snapshot of the workspace): {shown}; `git add` them or list them in .gitignore"
         )
     dvc = Dvc(root)
-    check_queue(dvc)
+    try:
+        check_queue(dvc)
+    except DvcFailed as err:  # e.g. not a DVC project
+        raise UserError(str(err)) from None
     if jobs < args.jobs:
         say(f"note: {len(seeds)} seed(s), so {jobs} worker(s), not {args.jobs}")
     note = oversubscription(jobs, p.train.threads, cores())
@@ -601,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except DvcFailed as err:
         stop(dvc, tasks)
-        raise UserError(str(err)) from None
+        say(f"error: {err}; this run's experiments were stopped", err=True)
+        return 1
 
     failed = [t for t in tasks if t.verdict != "ok"]
     if failed:
@@ -616,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     assembly = parse_repro(output)
     dvc.run("queue", "remove", *names.values())
     if code != 0:
-        say(f"error: `dvc repro` failed (status {code}); see its output above")
+        say(f"error: `dvc repro` failed (status {code}); see its output above", err=True)
         return 1
     say(
         f"assembled: {len(assembly.restored)} stage(s) restored from the run-cache, "
