@@ -55,8 +55,11 @@ def make_project(root: Path, **train_overrides: Any) -> params.Params:
     """params.yaml (the shipped one, shrunk) and seed-0 data files under ``root``."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["seeds"] = [0]
+    # threads 0: these tests train in this process, whose TensorFlow thread pools can be
+    # sized once only; 0 leaves them as they are (stage tests run in their own processes)
     raw["train"].update(
-        {"max_epochs": 3, "batch_size": 16, "predict_batch_size": 64, **train_overrides}
+        {"max_epochs": 3, "batch_size": 16, "predict_batch_size": 64, "threads": 0}
+        | train_overrides
     )
     raw["train"]["early_stopping"]["patience"] = 1
     raw["remedies"]["drw"]["weights"]["from_epoch"] = 1
