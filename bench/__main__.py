@@ -15,8 +15,8 @@ with one seed and the study's seven remedies, and measures, each figure the medi
 - the plain-Keras reference: one Python process, no DVC, that does the same work — the
   same stage functions (fetch, split, the seven trainings, evaluate, compare) called in
   order in a plain copy of the project — timed from process start to exit, with the
-  training part alone beside it (deterministic, so the epochs match the pipeline's —
-  checked);
+  training part alone beside it (deterministic, so the optimizer steps match the
+  pipeline's — checked);
 - DVC's own share: ``dvc repro --force`` wall time minus the stage processes' wall times;
 - a no-op ``dvc repro``.
 
@@ -95,7 +95,7 @@ def copy_tree(dst: Path) -> None:
         shutil.copy2(src, dst / rel)
 
 
-def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
+def prepare(work: Path, source: Path, max_steps: int | None) -> Path:
     """A scratch git + DVC project: this code, one seed, the study's seven remedies."""
     project = work / "project"
     copy_tree(project)
@@ -107,8 +107,8 @@ def prepare(work: Path, source: Path, max_epochs: int | None) -> Path:
     params["remedies"] = {k: params["remedies"][k] for k in STUDY}
     params["retrain"] = {k: params["retrain"][k] for k in STUDY_RETRAIN}
     params["compare"]["reference"] = "baseline"
-    if max_epochs:
-        params["train"]["max_epochs"] = max_epochs
+    if max_steps:  # a multiple of train.check_every, else every stage refuses the params
+        params["train"]["max_steps"] = max_steps
     layout.params.write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (
         ["git", "init", "-q"],
@@ -147,7 +147,7 @@ def per_stage(events: list[dict]) -> dict[str, dict[str, float]]:
             row["first_step_s"] = e["t"]
         elif e["event"] == "train_throughput":
             row["images_per_s"] = e["images_per_s"]
-            row["epochs"] = e.get("epochs", 0)
+            row["steps"] = e.get("steps", 0)
     return rows
 
 
@@ -196,7 +196,7 @@ def reference(project: Path, work: Path) -> tuple[float, float, dict[str, int]]:
     """One process, no DVC, the same work: every stage function of the pipeline, in order.
 
     Runs in a plain copy of the scratch project (no git, no DVC) so that it cannot touch
-    the DVC project's outputs. Returns (process wall time, training time, epochs).
+    the DVC project's outputs. Returns (process wall time, training time, steps trained).
     """
     plain = work / "reference"
     params = yaml.safe_load(Layout(project).params.read_text())
@@ -215,8 +215,8 @@ for argv in {steps!r}:
     importlib.import_module(argv[0]).main()
     if argv[0] == "stages.train":
         train_s += time.perf_counter() - start
-epochs = {{r: int(np.load(path)["epochs_run"]) for r, path in {predictions!r}.items()}}
-print(json.dumps({{"train_s": train_s, "epochs": epochs}}))
+steps = {{r: int(np.load(path)["steps_trained"]) for r, path in {predictions!r}.items()}}
+print(json.dumps({{"train_s": train_s, "steps": steps}}))
 """
     copy_tree(plain)
     shutil.copy2(Layout(project).params, Layout(plain).params)
@@ -226,7 +226,7 @@ print(json.dumps({{"train_s": train_s, "epochs": epochs}}))
     if out.returncode != 0:
         sys.exit(f"error: reference run failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return wall, result["train_s"], result["epochs"]
+    return wall, result["train_s"], result["steps"]
 
 
 def main() -> None:
@@ -236,7 +236,12 @@ def main() -> None:
         "--repro-runs", type=int, default=3, help="repetitions of the full dvc repro --force"
     )
     ap.add_argument("--source", type=Path, default=SOURCE, help="the offline CIFAR-10 JPEG archive")
-    ap.add_argument("--max-epochs", type=int, default=None, help="override train.max_epochs")
+    ap.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="override train.max_steps (a multiple of train.check_every)",
+    )
     ap.add_argument(
         "--work",
         type=Path,
@@ -252,7 +257,7 @@ def main() -> None:
 
     # Absolute: commands run inside the scratch projects are handed paths into them.
     work = args.work.resolve()
-    project = prepare(work, args.source.resolve(), args.max_epochs)
+    project = prepare(work, args.source.resolve(), args.max_steps)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     dvc = [sys.executable, "-m", "dvc"]
     p = yaml.safe_load(Layout(project).params.read_text())
@@ -281,7 +286,7 @@ def main() -> None:
         for row in stage_runs[-1].values():
             if "images_per_s" in row:
                 row["throughput_ratio"] = row["images_per_s"] / limits[-1]
-        ref_wall, ref_train, ref_epochs = reference(project, work)
+        ref_wall, ref_train, ref_steps = reference(project, work)
         ref_walls.append(ref_wall)
         ref_trains.append(ref_train)
         ratios.append(repro_walls[-1] / ref_wall)
@@ -295,7 +300,7 @@ def main() -> None:
     limit = statistics.median(limits)
     noop = [sh([*dvc, "repro"], project, env) for _ in range(args.runs)]
 
-    pipeline_epochs = {k.split()[1]: int(v["epochs"]) for k, v in stages.items() if "epochs" in v}
+    pipeline_steps = {k.split()[1]: int(v["steps"]) for k, v in stages.items() if "steps" in v}
     results = {
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -315,9 +320,9 @@ def main() -> None:
         "dvc_share_s": round(statistics.median(dvc_share), 2),
         "repro_vs_reference": round(statistics.median(ratios), 3),
         "repro_vs_reference_pairs": [round(r, 3) for r in ratios],
-        "reference_epochs": ref_epochs,
-        "pipeline_epochs": pipeline_epochs,
-        "epochs_match": ref_epochs == pipeline_epochs,
+        "reference_steps": ref_steps,
+        "pipeline_steps": pipeline_steps,
+        "steps_match": ref_steps == pipeline_steps,
         "noop_repro_s": round(statistics.median(noop), 2),
         "max_peak_rss_mib": max(r.get("peak_rss_mib", 0) for r in stages.values()),
         "stages": stages,
@@ -353,7 +358,7 @@ def print_table(r: dict) -> None:
             f"{r['repro_vs_reference']:.2f}",
             TARGETS["repro_vs_reference"],
         ),
-        ("same epochs as the pipeline", str(r["epochs_match"]), ""),
+        ("same optimizer steps as the pipeline", str(r["steps_match"]), ""),
         ("no-op dvc repro", f"{r['noop_repro_s']:.2f} s", TARGETS["noop_repro_s"]),
         ("max peak RSS of a stage", f"{r['max_peak_rss_mib']:.0f} MiB", TARGETS["peak_rss_mib"]),
     ]
@@ -361,13 +366,13 @@ def print_table(r: dict) -> None:
     for a, b, c in lines:
         print(f"{a:<{w}}  {b:>16}  {c}")
     print()
-    cols = ("wall s", "1st step s", "images/s", "of limit", "epochs", "peak MiB")
+    cols = ("wall s", "1st step s", "images/s", "of limit", "steps", "peak MiB")
     head = f"{'stage':<34} " + " ".join(f"{c:>10}" for c in cols)
     print(head)
     print("-" * len(head))
     for name, row in r["stages"].items():
         fields = [("wall_s", ".1f"), ("first_step_s", ".1f"), ("images_per_s", ".0f")]
-        fields += [("throughput_ratio", ".2f"), ("epochs", ".0f"), ("peak_rss_mib", ".0f")]
+        fields += [("throughput_ratio", ".2f"), ("steps", ".0f"), ("peak_rss_mib", ".0f")]
         cells = " ".join(f"{row[f]:>10{fmt}}" if f in row else f"{'-':>10}" for f, fmt in fields)
         print(f"{name:<34} {cells}")
 

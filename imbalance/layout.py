@@ -81,7 +81,7 @@ class Layout:
         return self.predictions_dir(seed) / f"{name}.npz"
 
     def training_dir(self, name: str, seed: int) -> Path:
-        """The run's dvclive directory (per-epoch curves)."""
+        """The run's dvclive directory (curves per validation check)."""
         return self.root / "training" / name / seed_dir(seed)
 
     # ---------------------------------------------------------------- evaluate

@@ -99,17 +99,49 @@ class Model(_Strict):
 
 class EarlyStopping(_Strict):
     monitor: Literal["val_auc", "val_pr_auc", "val_loss"]
-    patience: int = Field(ge=0)
+    #: Optimizer steps without improvement before stopping (a multiple of check_every).
+    patience: int = Field(gt=0)
 
 
 class Train(_Strict):
-    max_epochs: int = Field(gt=0)
+    """Budgets in optimizer steps, so that every remedy, whatever its sampler's epoch
+    length, trains, is validated and may be stopped after the same number of batches.
+
+    ``max_steps`` and ``early_stopping.patience`` must be multiples of ``check_every``:
+    training stops and improvement is seen only at checks, so any other value would
+    silently be rounded to a whole number of checks.
+    """
+
+    max_steps: int = Field(gt=0)
+    check_every: int = Field(gt=0)
+    stopping: Literal["early_stopping", "budget"]
     batch_size: int = Field(gt=0)
     learning_rate: float = Field(gt=0.0)
     optimizer: Literal["adam", "sgd", "rmsprop"]
     early_stopping: EarlyStopping
     predict_batch_size: int = Field(gt=0)
     threads: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _whole_checks(self) -> Train:
+        every = self.check_every
+        for key, steps in (
+            ("train.max_steps", self.max_steps),
+            ("train.early_stopping.patience", self.early_stopping.patience),
+        ):
+            if steps % every:
+                lower, upper = steps // every * every, (steps // every + 1) * every
+                nearest = f"{lower} or {upper}" if lower else str(upper)
+                raise ValueError(
+                    f"{key} is {steps}, not a multiple of train.check_every ({every}): "
+                    f"steps are only checked every {every}; use e.g. {nearest}"
+                )
+        return self
+
+    @property
+    def checks(self) -> int:
+        """Validation checks at most (Keras epochs of ``check_every`` steps)."""
+        return self.max_steps // self.check_every
 
 
 class Evaluate(_Strict):
@@ -121,13 +153,14 @@ class Evaluate(_Strict):
 class Compare(_Strict):
     """The comparison's statistics (see :mod:`imbalance.analysis.stats`).
 
-    ``p_adjust`` has a default so that a params file written before it existed (an older
-    commit, an experiment of the sweep) still validates.
+    ``p_adjust`` and ``also_against`` have defaults so that a params file written before
+    they existed (an older commit, an experiment of the sweep) still validates.
     """
 
     confidence: float = Field(gt=0.0, lt=1.0)
     bootstrap: int = Field(gt=0)
     reference: str
+    also_against: list[str] = []
     near_zero_recall: float = Field(gt=0.0, lt=1.0)
     equivalence_margin: float = Field(gt=0.0, lt=1.0)
     material_drop: float = Field(gt=0.0, lt=1.0)
@@ -166,11 +199,15 @@ class Params(_Strict):
                     f"retrain.{name}.start is {spec.start.remedy!r}, which is not declared under "
                     f"remedies; choose one of {sorted(self.remedies)}"
                 )
-        if self.compare.reference not in self.all_remedies:
-            raise ValueError(
-                f"compare.reference is {self.compare.reference!r}; choose one of "
-                f"{sorted(self.all_remedies)}"
-            )
+        for key, name in [
+            ("compare.reference", self.compare.reference),
+            *(("compare.also_against", n) for n in self.compare.also_against),
+        ]:
+            if name not in self.all_remedies:
+                raise ValueError(
+                    f"{key} names {name!r}, which is not a declared remedy; choose one of "
+                    f"{sorted(self.all_remedies)}"
+                )
         return self
 
     @property

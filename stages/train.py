@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
         raise UserError(f"seed {seed_arg!r} is not an integer; {USAGE}") from None
     if seed not in p.seeds:
         raise UserError(f"seed {seed} is not in params.yaml `seeds` {p.seeds}; pick one of them")
-    # TensorFlow's C++ log would drown the one-line-per-epoch progress: its start-up
+    # TensorFlow's C++ log would drown the one-line-per-check progress: its start-up
     # chatter and the ERROR-level notes of a first op (oneDNN falling back to Eigen, an
     # unknown NodeDef attribute); a real failure raises in Python. Set before warm.delegate,
     # so that a warm server (its key includes TF_* variables) imports TensorFlow with it.

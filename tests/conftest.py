@@ -8,7 +8,7 @@ twice gives byte-identical files and the same SHA-256.
 Factories are fixtures that return a function (pytest's "factory as fixture" pattern): a
 test asks for ``make_image_folder`` and calls it with the sizes it needs. Synthetic images
 are learnable on purpose: every class has its own mean colour (airplane bluish,
-automobile reddish, others derived from the name) under per-pixel noise, so a few epochs
+automobile reddish, others derived from the name) under per-pixel noise, so a few steps
 of the real model on tiny data already separate the classes.
 
 - ``make_python_archive(path, n_per_class_train, n_per_class_test, classes=CIFAR10_CLASSES)``
@@ -85,7 +85,8 @@ TINY_PARAMS: dict[str, Any] = {
     "split.n_majority": 20,
     "split.n_minority": 6,
     "split.val_fraction": 0.25,  # holds out 5 of 20 and 2 of 6 per class
-    "train.max_epochs": 2,
+    "train.max_steps": 4,  # 2 checks of 2 steps (the natural sampler's epoch here)
+    "train.check_every": 2,
     "train.batch_size": 16,
     "runtime.warm_idle_s": 10,  # every tiny project has its own warm server: short-lived
 }

@@ -105,7 +105,9 @@ def make_params(
     raw["classes"] = {"negative": "cat", "positive": "dog"}
     raw["remedies"] = STUDY if remedies is None else remedies
     raw["retrain"] = TWO_PHASE if retrain is None else retrain
-    raw["compare"].update({"reference": "baseline", "bootstrap": 500, **compare_overrides})
+    raw["compare"].update(
+        {"reference": "baseline", "also_against": [], "bootstrap": 500, **compare_overrides}
+    )
     return parse(raw)
 
 
@@ -133,8 +135,9 @@ def run_file(recall: float, auc: float, n_pos: int = 100, n_neg: int = 100) -> d
         "threshold": 0.5,
         "validation_protocol": "holdout: hand-made",
         "tuned_threshold": {"value": 0.3, "objective": "balanced_accuracy", "test": test},
-        "epochs_run": 3,
-        "best_epoch": 2,
+        "steps_trained": 300,
+        "best_step": 200,
+        "images_seen": 19200,
     }
 
 
@@ -237,11 +240,12 @@ def test_best_excludes_remedies_trained_on_the_balanced_set() -> None:
 
 
 def _reported_family(st: dict[str, Any], test: str) -> dict[tuple[frozenset, str], float]:
-    """The p-values of the report's paired tables, a pair in both tables counted once."""
+    """The p-values of the report's paired tables, a pair in two tables counted once."""
     family: dict[tuple[frozenset, str], float] = {}
     for other, table in (
         (st["reference"], st["paired"]["reference"]),
         (st["best"], st["paired"]["best"]),
+        *((o, st["paired"][f"against {o}"]) for o in st["also_against"]),
     ):
         for remedy, per_key in table.items():
             for key in PAIRED_KEYS:
@@ -288,6 +292,45 @@ def test_paired_p_values_are_adjusted_over_the_reported_family(method: str) -> N
         name = {"holm": "Holm", "bh": "BH"}[method]
         assert f"| p (paired t) | p adj. ({name}) |" in md
         assert f"({len(family)} distinct paired t-tests" in md
+
+
+def test_also_against_adds_a_paired_table_to_the_family_and_the_report() -> None:
+    seeds = [0, 1, 2, 3]
+    table = {
+        r: ([*recalls, recalls[0] + 0.02], [*aucs, aucs[1] - 0.01])
+        for r, (recalls, aucs) in HELD.items()
+    }
+    runs = make_runs(table, seeds)
+    plain = compare.statistics(make_params(seeds), runs)
+    params = make_params(seeds, also_against=["two_phase_undersample"])
+    st = compare.statistics(params, runs)
+    extra = st["paired"]["against two_phase_undersample"]
+    assert set(extra) == set(table) - {"two_phase_undersample"}
+    diff = extra["oversample"]["test.roc_auc"]["mean_diff"]
+    want = np.mean(table["oversample"][1]) - np.mean(table["two_phase_undersample"][1])
+    assert diff == pytest.approx(want)
+    # the new pairs join the adjusted family; pairs already in a table are not counted twice
+    family = _reported_family(st, "p_ttest")
+    assert st["p_adjust"]["tests"]["p_ttest"] == len(family)
+    assert len(family) > plain["p_adjust"]["tests"]["p_ttest"]
+    assert extra["oversample"]["test.roc_auc"]["p_ttest_adj"] is not None
+    md = compare.comparison_markdown(params, st, runs, {}, [])
+    assert "### Against `two_phase_undersample` (`compare.also_against`)" in md
+    assert "| `oversample` | ROC AUC |" in md.split("(`compare.also_against`)")[1]
+    with pytest.raises(UserError, match=r"compare\.also_against names 'nope'"):
+        make_params(seeds, also_against=["nope"])
+
+
+def test_budget_table_gives_mean_steps_and_doubles_the_passes_of_sam() -> None:
+    seeds = [0, 1, 2]
+    params = make_params(seeds, remedies={**STUDY, "sharp": {"sam": 0.05}})
+    table = {**HELD, "sharp": HELD["oversample"]}
+    runs = make_runs(table, seeds)
+    runs["sharp"][1] = {**runs["sharp"][1], "steps_trained": 600, "images_seen": 38400}
+    md = compare.comparison_markdown(params, compare.statistics(params, runs), runs, {}, [])
+    budget = md.split("## Training budget")[1].split("##")[0]
+    assert "| `baseline` | 300 | 200 | 19200 | 300 |" in budget
+    assert "| `sharp` | 400 | 200 | 25600 | 800 |" in budget  # 2 passes a SAM step
 
 
 # ------------------------------------------------------------ rules and seeds needed
@@ -456,14 +499,18 @@ def _write_seed(root: Path, params: Params, seed: int) -> None:
             y = labels[name].astype(float)
             logit = rng.normal(0, 1, y.size) + sep * (2 * y - 1) + shift
             out[split] = (1 / (1 + np.exp(-logit))).astype(np.float32)
-        np.savez(pred / f"{remedy}.npz", **out, epochs_run=np.int64(4), best_epoch=np.int64(2))
+        record = {"steps_trained": 400, "best_step": 200, "images_seen": 400 * 64}
+        np.savez(pred / f"{remedy}.npz", **out, **{k: np.int64(v) for k, v in record.items()})
         curves = root / "training" / remedy / f"seed{seed}" / "plots" / "metrics"
         curves.mkdir(parents=True, exist_ok=True)
         for metric, values in (
             ("val_auc", [0.6, 0.7, 0.75, 0.74]),
             ("loss", [0.7, 0.5, 0.4, 0.35]),
         ):
-            rows = "".join(f"{1700000000 + i}\t{i}\t{v}\n" for i, v in enumerate(values))
+            # dvclive's step column: the optimizer step of each check (every 100 here)
+            rows = "".join(
+                f"{1700000000 + i}\t{100 * (i + 1)}\t{v}\n" for i, v in enumerate(values)
+            )
             (curves / f"{metric}.tsv").write_text(f"timestamp\tstep\t{metric}\n{rows}")
     evaluate.evaluate_seed(params, seed, Layout(root))
 
@@ -522,7 +569,7 @@ def test_compare_stage_end_to_end(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = json.loads((tmp_path / "plots" / "comparison" / "training.json").read_text())
     assert {r["metric"] for r in training["training"]} == {"val_auc", "loss"}
-    assert min(r["epoch"] for r in training["training"]) == 1  # 1-based, like best_epoch
+    assert sorted({r["step"] for r in training["training"]}) == [100, 200, 300, 400]
 
     written = [
         "metrics/remedies/baseline.json",

@@ -49,9 +49,10 @@ from imbalance.training.outputs import save_model  # noqa: E402  (TensorFlow at 
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = params.Model(filters=[4, 4, 4], kernel_size=3, dense_units=4)
-SEED, BATCH = 0, 8
-#: The epoch at which every deferred effect is on (DRW examples switch at epoch 1).
-LATE_EPOCH = 5
+SEED, BATCH, CHECK_EVERY = 0, 8, 1
+#: A check (0-based Keras epoch) at which every deferred effect is on: DRW examples switch
+#: at sampler epoch 1 = step 3 (24 images, batch 8) = check 3 (a check every step).
+LATE_CHECK = 5
 #: The start model of the reference composition for the retrain-only kinds.
 REFERENCE_START = "reference"
 #: What a component may declare it touches: the facets :func:`facets` measures.
@@ -63,13 +64,17 @@ FACETS = frozenset(
         "shapes",
         "steps_per_epoch",
         "sample_weights",
-        "min_epochs",
+        "min_checks",
         "loss",
         "initial_weights",
         "initial_bias",
         "trainable",
         "final_weights",
         "final_bias",
+        "optimizer",
+        "averaging",
+        "train_step",
+        "predictions",
     }
 )
 #: Facets no component may change.
@@ -171,13 +176,13 @@ def facets(remedy: Remedy, world: World) -> dict[str, Any]:
     """What the training loop gets from ``remedy``, in the words of ``touches``."""
     keras.utils.set_random_seed(SEED)
     out: dict[str, Any] = {"files": remedy.train_set.paths(Path("data"))}
-    data = remedy.train_data(world.x, world.y, BATCH, SEED)
+    data = remedy.train_data(world.x, world.y, BATCH, SEED, check_every=CHECK_EVERY)
     out["steps_per_epoch"] = data.steps_per_epoch
-    out["min_epochs"] = remedy.min_epochs
+    out["min_checks"] = data.min_checks
     phases = []
-    for epoch in (0, LATE_EPOCH):
+    for check in (0, LATE_CHECK):
         for callback in data.callbacks:
-            callback.on_epoch_begin(epoch)
+            callback.on_epoch_begin(check)
         phases.append([tuple(np.asarray(t) for t in batch) for batch in data.dataset.take(2)])
     first = phases[0]
     out["images"] = np.concatenate([b[0] for b in first])
@@ -196,6 +201,10 @@ def facets(remedy: Remedy, world: World) -> dict[str, Any]:
     after = model.get_weights()
     out["final_bias"] = after[-1] - before[-1]
     out["final_weights"] = [a - b for a, b in zip(after[:-1], before[:-1], strict=True)]
+    out["optimizer"] = remedy.optimizer_options()
+    out["averaging"] = [type(c).__name__ for c in remedy.fit_callbacks(CHECK_EVERY)]
+    out["train_step"] = type(remedy.training_model(model)).__name__
+    out["predictions"] = remedy.predict_positive(build_model(SMALL, SEED), world.x, BATCH)
     assert set(out) == FACETS
     return out
 
@@ -260,17 +269,18 @@ def test_variant_contract(field: str, cls: type[Component], kind: str | None, wo
 
 
 def check_batches(remedy: Remedy, world: World) -> None:
-    """The sampler draws valid indices only; unaugmented, every batch row is a row of
-    the training set with its own label."""
+    """The sampler draws valid indices only; unaugmented and unmixed, every batch row is a
+    row of the training set with its own label."""
     idx = np.concatenate(
         [b.numpy() for b in remedy.sampler.index_batches(world.y, BATCH, SEED).take(6)]
     )
     assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < len(world.y)
     rows = {world.x[i].tobytes(): world.y[i] for i in range(len(world.y))}
-    for batch in remedy.train_data(world.x, world.y, BATCH, SEED).dataset.take(3):
+    data = remedy.train_data(world.x, world.y, BATCH, SEED, check_every=CHECK_EVERY)
+    for batch in data.dataset.take(3):
         x, y = np.asarray(batch[0]), np.asarray(batch[1])
         np.testing.assert_array_equal(y.sum(axis=1), 1)  # one-hot
-        if not remedy.augment.enabled:
+        if not remedy.augment.enabled and remedy.mixup.alpha == 0:
             assert [rows[image.tobytes()] for image in x] == list(np.argmax(y, axis=1))
 
 
@@ -279,13 +289,19 @@ def check_model_step(remedy: Remedy, world: World) -> None:
     model = remedy.initial_model(SMALL, SEED, world.layout, world.prior)
     frozen = {layer.name: layer.get_weights() for layer in model.layers if not layer.trainable}
     if remedy.trains:
-        data = remedy.train_data(world.x, world.y, BATCH, SEED)
-        model.compile(optimizer="sgd", loss=remedy.keras_loss(world.prior), run_eagerly=True)
-        history = model.fit(
+        data = remedy.train_data(world.x, world.y, BATCH, SEED, check_every=CHECK_EVERY)
+        trained = remedy.training_model(model)
+        trained.compile(
+            optimizer=keras.optimizers.SGD(**remedy.optimizer_options()),
+            loss=remedy.keras_loss(world.prior),
+            run_eagerly=True,
+        )
+        history = trained.fit(
             data.dataset,
             steps_per_epoch=1,
             epochs=2,
-            callbacks=data.callbacks,
+            validation_data=(world.x, np.eye(2, dtype=np.float32)[world.y]),
+            callbacks=[*data.callbacks, *remedy.fit_callbacks(CHECK_EVERY)],
             shuffle=False,  # the sampler shuffles
             verbose=0,
         )

@@ -41,6 +41,7 @@ def make_params(**overrides: Any) -> Params:
     raw["classes"] = {"negative": "cat", "positive": "dog"}
     raw["remedies"] = {"baseline": {}, "balanced": {"train_set": "balanced"}}
     raw["retrain"] = {}
+    raw["compare"]["also_against"] = []
     raw["compare"]["reference"] = "baseline"
     for key, value in overrides.items():
         raw[key] = value
@@ -124,8 +125,9 @@ def test_tuned_threshold_depends_on_validation_only() -> None:
         "train": rng.random(60),
         "val": np.clip(0.3 * y_val + rng.random(48) * 0.7, 0, 1),
         "test": rng.random(60),
-        "epochs_run": np.int64(5),
-        "best_epoch": np.int64(3),
+        "steps_trained": np.int64(500),
+        "best_step": np.int64(300),
+        "images_seen": np.int64(32000),
     }
     first = ev.evaluate_remedy(params, labels, preds)
     flipped = ev.evaluate_remedy(params, {**labels, "test": 1 - labels["test"]}, preds)
@@ -196,7 +198,8 @@ def write_seed(root: Path, params: Params, seed: int, rng: np.random.Generator) 
             y = labels[name].astype(float)
             logit = rng.normal(0, 1, y.size) + (1 + i) * (2 * y - 1) - 1.5
             out[split] = (1 / (1 + np.exp(-logit))).astype(np.float32)
-        np.savez(pred / f"{remedy}.npz", **out, epochs_run=np.int64(9), best_epoch=np.int64(4))
+        record = {"steps_trained": 900, "best_step": 400, "images_seen": 900 * 64 - 5}
+        np.savez(pred / f"{remedy}.npz", **out, **{k: np.int64(v) for k, v in record.items()})
 
 
 def test_evaluate_seed_writes_deterministic_files(tmp_path: Path) -> None:
@@ -220,14 +223,15 @@ def test_evaluate_seed_writes_deterministic_files(tmp_path: Path) -> None:
         "threshold",
         "validation_protocol",
         "tuned_threshold",
-        "epochs_run",
-        "best_epoch",
+        "steps_trained",
+        "best_step",
+        "images_seen",
     }
     assert set(run["test"]) == set(ev.METRICS)
     assert run["train"]["tp"] + run["train"]["fn"] == 6  # the imbalanced training set
     balanced = json.loads((metrics / "balanced.json").read_text())
     assert balanced["train"]["tp"] + balanced["train"]["fn"] == 60  # the balanced one
-    assert (run["epochs_run"], run["best_epoch"]) == (9, 4)
+    assert (run["steps_trained"], run["best_step"], run["images_seen"]) == (900, 400, 57595)
     roc = json.loads((plots / "roc.json").read_text())["roc"]
     assert {(r["remedy"], r["split"]) for r in roc} == {
         (m, s) for m in ("baseline", "balanced") for s in ("train", "test")

@@ -1,7 +1,7 @@
 """Faults mid-run lose nothing: SIGKILL during training, two repros at once.
 
 Each test runs the real pipeline in a tiny git + DVC project, trimmed to one remedy and
-one seed with enough epochs that a stage is still training when the test strikes.
+one seed with enough optimizer steps that a stage is still training when the test strikes.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ TRIM = {
     "remedies": {"baseline": {}},
     "retrain": {},
     "compare.reference": "baseline",
-    "train.max_epochs": 40,
-    "train.early_stopping.patience": 40,
+    "compare.also_against": [],
+    "train.max_steps": 80,  # 40 checks of 2 steps in the tiny project
+    "train.early_stopping.patience": 80,
 }
 
 
@@ -71,7 +72,7 @@ def metrics_bytes(project: TinyProject) -> dict[str, bytes]:
     }
 
 
-def test_sigkill_mid_epoch_then_repro_equals_uninterrupted_run(
+def test_sigkill_mid_training_then_repro_equals_uninterrupted_run(
     tiny_project: TinyProject, tmp_path: Path
 ) -> None:
     project = trimmed(tiny_project)
@@ -81,7 +82,7 @@ def test_sigkill_mid_epoch_then_repro_equals_uninterrupted_run(
     shutil.copytree(project.root, reference.root, symlinks=True)
 
     proc = start_repro(project)
-    wait_for_line(proc, "epoch 3/")  # the stage is training: epochs 1-2 are done
+    wait_for_line(proc, "step 6/")  # the stage is training: checks 1-3 are done
     pids = stage_pids("stages.train", project.root)
     assert pids, "no training process found to kill"
     for pid in pids:

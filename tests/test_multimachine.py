@@ -25,6 +25,7 @@ GRID = {
     "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
     "retrain": {},
     "compare.reference": "baseline",
+    "compare.also_against": [],
 }
 TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
 RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")

@@ -31,6 +31,7 @@ GRID = {
     "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
     "retrain": {},
     "compare.reference": "baseline",
+    "compare.also_against": [],
 }
 TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
 
@@ -215,7 +216,7 @@ def test_parallel_study_equals_plain_repro_and_restores_every_training(
 def test_worker_killed_mid_run_is_reported_and_a_second_run_finishes(
     project: TinyProject, tmp_path: Path
 ) -> None:
-    trimmed(project, **{"train.max_epochs": 40, "train.early_stopping.patience": 40})
+    trimmed(project, **{"train.max_steps": 80, "train.early_stopping.patience": 80})
     reference = copy_of(project, tmp_path / "reference")
     exps = project.root.resolve() / ".dvc" / "tmp" / "exps"
 

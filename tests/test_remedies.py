@@ -94,6 +94,22 @@ def test_natural_epoch_is_one_shuffled_pass():
     assert not np.array_equal(first, np.arange(50))
 
 
+@pytest.mark.parametrize("kind", ["natural", "oversample", "undersample"])
+def test_images_seen_counts_every_image_fed(kind: str):
+    """Exact, short batches included: the natural sampler's last batch of each pass holds
+    the remainder (50 = 16 + 16 + 16 + 2), the class-balanced samplers' are all full."""
+    y = labels(40, 10)
+    counts, batch = np.bincount(y), 16
+    chosen = sampler(kind)
+    sizes = [len(b) for b in chosen.index_batches(y, batch, seed=0).take(11).as_numpy_iterator()]
+    for steps in range(12):
+        assert chosen.images_seen(steps, counts, batch) == sum(sizes[:steps]), steps
+    if kind == "natural":
+        assert sizes[:4] == [16, 16, 16, 2] and chosen.images_seen(8, counts, batch) == 100
+    else:
+        assert chosen.images_seen(8, counts, batch) == 8 * batch
+
+
 def test_sampler_order_is_seeded():
     y = labels(100, 10)
 
@@ -127,7 +143,7 @@ def test_effective_number_weights_equal_the_formula():
 
 def test_no_weights_means_plain_batches():
     ds = tf.data.Dataset.from_tensors((tf.zeros((2, 1)), tf.one_hot([0, 1], 2)))
-    out, callbacks = NoWeights().attach(ds, np.array([1, 1]))
+    out, callbacks = NoWeights().attach(ds, np.array([1, 1]), 0)
     assert out is ds and callbacks == []
 
 
@@ -149,12 +165,16 @@ class PositiveWeight(keras.metrics.Metric):
         return self.total / self.count
 
 
-@pytest.mark.parametrize("sampler", ["natural", "oversample"])
-def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str):
+@pytest.mark.parametrize(("sampler", "switch"), [("natural", 2), ("oversample", 3)])
+def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str, switch: int):
+    """``from_epoch`` 2 sampler epochs = step 8 (natural: 56 images, batch 16, 4 steps an
+    epoch) or step 12 (oversample: 6 steps); with a check every 5 steps the weights switch
+    on at the first check boundary at or after it: step 10 (check 2) or 15 (check 3)."""
     y = labels(48, 8)
     x = np.random.default_rng(0).random((len(y), 32, 32, 3), dtype=np.float32)
     remedy = Remedy(sampler=sampler, weights={"kind": "balanced", "from_epoch": 2})
-    data = remedy.train_data(x, y, batch_size=16, seed=0)
+    data = remedy.train_data(x, y, batch_size=16, seed=0, check_every=5)
+    assert data.min_checks == switch  # early stopping waits for the re-weighted phase
     model = build_model(SMALL, seed=0)
     model.compile(
         optimizer="sgd",
@@ -163,21 +183,44 @@ def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str)
     )
     history = model.fit(
         data.dataset,
-        steps_per_epoch=data.steps_per_epoch,
-        epochs=4,
+        steps_per_epoch=5,  # fit's epoch is a check
+        epochs=5,
         callbacks=data.callbacks,
         shuffle=False,
         verbose=0,
     )
     w_pos = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)[1]
-    np.testing.assert_allclose(history.history["w_pos"], [1, 1, w_pos, w_pos], rtol=1e-6)
-    assert remedy.min_epochs == 2  # early stopping waits for the re-weighted phase
+    expected = [1.0] * switch + [w_pos] * (5 - switch)
+    np.testing.assert_allclose(history.history["w_pos"], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kind", "from_epoch", "check_every", "steps", "checks"),
+    [
+        ("natural", 10, 100, 720, 8),  # 72 steps an epoch (4545 images); step 720 -> check 8
+        ("natural", 10, 72, 720, 10),  # on a check boundary: that check
+        ("oversample", 10, 100, 1410, 15),  # 141 steps an epoch
+        ("undersample", 10, 100, 20, 1),  # 2 steps an epoch
+        ("undersample", 3, 1, 6, 6),  # a check every step
+        ("natural", 0, 100, 0, 0),  # not deferred: weighted and watched from the start
+    ],
+)
+def test_drw_switch_is_the_first_check_at_or_after_from_epoch_sampler_epochs(
+    kind: str, from_epoch: int, check_every: int, steps: int, checks: int
+):
+    """The one conversion of DRW's warm-up (sampler epochs, as in the paper) into checks;
+    4500 + 45 images in batches of 64, as in the study."""
+    counts = np.array([4500, 45])
+    remedy = Remedy(sampler=kind, weights={"kind": "balanced", "from_epoch": from_epoch})
+    assert remedy.warmup_steps(counts, 64) == steps
+    assert remedy.min_checks(counts, 64, check_every) == checks
+    assert Remedy(sampler=kind).min_checks(counts, 64, check_every) == 0  # no weights
 
 
 def test_class_weight_from_epoch_zero_is_active_at_once():
     y = labels(20, 4)
     ds = tf.data.Dataset.from_tensors((tf.zeros((len(y), 1)), tf.one_hot(y, 2)))
-    out, _ = BalancedWeights().attach(ds, np.bincount(y))
+    out, _ = BalancedWeights().attach(ds, np.bincount(y), 0)
     _, _, w = next(iter(out))
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)[y]
     np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
@@ -317,7 +360,10 @@ def test_shipped_remedies_keep_their_meaning():
     p = params.load(PARAMS_FILE)
     assert p.remedies["baseline"] == Remedy()
     assert p.remedies["class_weight"].weights == BalancedWeights()
-    assert p.remedies["drw"].weights.min_epochs == p.remedies["drw"].min_epochs == 10
+    assert p.remedies["drw"].weights.warmup_epochs == 10  # sampler epochs, as in the paper
+    # 4500 + 45 training images, batch 64: 72 steps an epoch, so step 720 = check 8 (of 100)
+    assert p.remedies["drw"].warmup_steps(np.array([4500, 45]), 64) == 720
+    assert p.remedies["drw"].min_checks(np.array([4500, 45]), 64, 100) == 8
     assert p.remedies["focal"].loss == FocalLoss(gamma=2.0, alpha=0.25)
     assert p.remedies["focal"].output_bias_init == OutputBias(enabled=True)
     assert p.remedies["logit_adjusted"].loss == LogitAdjustedLoss(tau=1.0)

@@ -37,6 +37,7 @@ def test_push_then_pull_into_a_fresh_clone_and_load_a_model(
     p["seeds"] = [0]
     p["remedies"] = {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}}
     p["retrain"] = {}
+    p["compare"]["also_against"] = []
     p["compare"]["reference"] = "baseline"
     (lead.root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     storage = tmp_path / "dvc-storage"

@@ -34,6 +34,7 @@ def test_two_clones_split_the_grid_and_a_third_aggregates_all_runs(
     p["seeds"] = [0, 1]
     p["remedies"] = {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}}
     p["retrain"] = {}
+    p["compare"]["also_against"] = []
     p["compare"]["reference"] = "baseline"
     import yaml
 

@@ -18,7 +18,7 @@ import yaml
 
 from imbalance import files, params
 from imbalance.cli import UserError, run
-from imbalance.training.components import class_prior
+from imbalance.training.components import FlipTTA, class_prior
 from imbalance.training.model import OUTPUT_LAYER, build_model
 from imbalance.training.outputs import save_model
 
@@ -57,11 +57,19 @@ def make_project(root: Path, **train_overrides: Any) -> params.Params:
     raw["seeds"] = [0]
     # threads 0: these tests train in this process, whose TensorFlow thread pools can be
     # sized once only; 0 leaves them as they are (stage tests run in their own processes)
+    # 12 steps, a check every 4 (the natural sampler's epoch here: 56 images, batch 16),
+    # early stopping after 1 check without improvement; drw switches at step 4 = check 1
     raw["train"].update(
-        {"max_epochs": 3, "batch_size": 16, "predict_batch_size": 64, "threads": 0}
+        {
+            "max_steps": 12,
+            "check_every": 4,
+            "batch_size": 16,
+            "predict_batch_size": 64,
+            "threads": 0,
+        }
         | train_overrides
     )
-    raw["train"]["early_stopping"]["patience"] = 1
+    raw["train"]["early_stopping"]["patience"] = 4
     raw["remedies"]["drw"]["weights"]["from_epoch"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     for i, (name, (n_neg, n_pos)) in enumerate(SIZES.items()):
@@ -129,26 +137,34 @@ def test_run_writes_model_predictions_and_curves(
         }.items():
             assert pred[key].dtype == np.float32 and pred[key].shape == (n_neg + n_pos,)
             assert ((pred[key] >= 0) & (pred[key] <= 1)).all()
-        epochs_run, best_epoch = int(pred["epochs_run"]), int(pred["best_epoch"])
+        steps, best_step = int(pred["steps_trained"]), int(pred["best_step"])
+        images = int(pred["images_seen"])
     # predictions are the saved model's positive-class probabilities, in file order
     x = np.load(project / "data/cifar2/seed0/test.npz")["x"].astype("f4") / 255
     with np.load(project / "predictions/seed0/baseline.npz") as pred:
         np.testing.assert_allclose(pred["test"], model.predict(x, verbose=0)[:, 1], atol=1e-6)
-    assert 1 <= best_epoch <= epochs_run <= 3
+    assert 4 <= best_step <= steps <= 12 and steps % 4 == best_step % 4 == 0
+    assert images == 56 * steps // 4  # the natural sampler: one pass (56 images) per 4 steps
+    checks = steps // 4
     curves = project / "training/baseline/seed0/plots/metrics"
     for name in ("loss", "accuracy", "val_loss", "val_auc", "val_pr_auc"):
         rows = (curves / f"{name}.tsv").read_text().splitlines()
-        assert rows[0] == f"step\t{name}" and len(rows) == 1 + epochs_run
+        assert rows[0] == f"step\t{name}" and len(rows) == 1 + checks
+        # the optimizer step of each check, the x axis every remedy shares
+        assert [int(row.split("\t")[0]) for row in rows[1:]] == list(range(4, steps + 1, 4))
+    summary = json.loads((project / "training/baseline/seed0/metrics.json").read_text())
+    assert (summary["steps_trained"], summary["best_step"]) == (steps, best_step)
+    assert summary["images_seen"] == images and summary["step"] == steps
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == epochs_run + 1  # one line per epoch, one summary
-    assert lines[0].startswith("epoch 1/3  loss ") and "val_auc" in lines[0]
-    assert lines[-1].startswith(f"baseline seed 0: {epochs_run} epochs run, best epoch")
+    assert len(lines) == checks + 1  # one line per check, one summary
+    assert lines[0].startswith("step 4/12  loss ") and "val_auc" in lines[0]
+    assert lines[-1].startswith(f"baseline seed 0: {steps} steps run, best step {best_step} (")
     # the benchmark's profile events (imbalance.tools.profile)
     events = [json.loads(line) for line in (project / "profile.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events][:1] == ["first_step"]
-    if epochs_run > 1:
+    if checks > 1:
         (rate,) = [e for e in events if e["event"] == "train_throughput"]
-        assert rate["images_per_s"] > 0 and rate["epochs"] == epochs_run
+        assert rate["images_per_s"] > 0 and (rate["checks"], rate["steps"]) == (checks, steps)
 
 
 def test_val_auc_is_the_positive_class_roc_auc():
@@ -194,9 +210,55 @@ def test_stage_reruns_are_byte_identical_across_processes(project: Path):
 
 
 def test_deferred_reweighting_runs_with_early_stopping_after_the_switch(project: Path):
-    train.run(params.load(), "drw", 0)  # from_epoch 1 in the tiny project
+    train.run(params.load(), "drw", 0)  # from_epoch 1 = step 4 = check 1 here
     with np.load(project / "predictions/seed0/drw.npz") as pred:
-        assert int(pred["best_epoch"]) >= 2  # 1-based: never a model from the plain phase
+        assert int(pred["best_step"]) >= 8  # never a model from the plain phase (steps 1-4)
+
+
+@pytest.mark.parametrize("stopping", ["budget", "early_stopping"])
+def test_samplers_get_the_same_checks_and_patience_in_steps(
+    project: Path, monkeypatch: pytest.MonkeyPatch, stopping: str
+):
+    """Undersampling's epoch is 1 step here (8 + 8 images, batch 16), oversampling's 6:
+    counted in steps, both are validated at the same steps, early stopping waits the same
+    number of steps for both, and the budget trains both exactly ``max_steps`` with no
+    early stopping at all, keeping the last check's weights."""
+
+    def shrink(raw: dict[str, Any]) -> None:
+        raw["train"].update(max_steps=8, stopping=stopping)
+        raw["train"]["early_stopping"]["patience"] = 8
+
+    edit_params(project, shrink)
+    made: list[dict[str, Any]] = []
+
+    class Spy(keras.callbacks.EarlyStopping):
+        def __init__(self, **kwargs: Any) -> None:
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", Spy)
+    p = params.load()
+    checked, scores = {}, {}
+    for name in ("undersample", "oversample"):
+        train.run(p, name, 0)
+        with np.load(project / f"predictions/seed0/{name}.npz") as pred:
+            steps, best, images = (
+                int(pred[k]) for k in ("steps_trained", "best_step", "images_seen")
+            )
+            scores[name] = pred["test"]
+        assert images == steps * 16  # class-balanced batches are always full
+        tsv = project / f"training/{name}/seed0/plots/metrics/val_auc.tsv"
+        checked[name] = [int(row.split("\t")[0]) for row in tsv.read_text().splitlines()[1:]]
+        assert checked[name] == list(range(4, steps + 1, 4))  # a check every 4 steps
+        if stopping == "budget":
+            assert steps == best == 8  # exactly max_steps, the final weights kept
+    if stopping == "budget":
+        assert made == []  # no early stopping callback was even built
+        assert checked["undersample"] == checked["oversample"] == [4, 8]
+    else:  # 8 steps of patience = 2 checks for both samplers, watched from the start
+        assert [(k["patience"], k["start_from_epoch"]) for k in made] == [(2, 0), (2, 0)]
+    # undersampling keeps 8 of the 20 negatives: other batches, other scores
+    assert not np.array_equal(scores["undersample"], scores["oversample"])
 
 
 # --------------------------------------------------------------------------- retraining
@@ -234,7 +296,8 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
     expected = (bias_before - tau * np.log(class_prior(y))).astype(np.float32)
     np.testing.assert_array_equal(bias_after, expected)
     with np.load("predictions/seed0/posthoc_logit_adjusted.npz") as pred:
-        assert int(pred["epochs_run"]) == int(pred["best_epoch"]) == 0  # nothing trained
+        record = [int(pred[k]) for k in ("steps_trained", "best_step", "images_seen")]
+        assert record == [0, 0, 0]  # nothing trained
     with (
         np.load("predictions/seed0/baseline.npz") as base,
         np.load("predictions/seed0/posthoc_logit_adjusted.npz") as adj,
@@ -319,6 +382,14 @@ def drw_too_late(root: Path) -> None:
     edit_params(root, lambda raw: raw["remedies"]["drw"]["weights"].update(from_epoch=3))
 
 
+def patience_between_checks(root: Path) -> None:
+    edit_params(root, lambda raw: raw["train"]["early_stopping"].update(patience=6))
+
+
+def budget_between_checks(root: Path) -> None:
+    edit_params(root, lambda raw: raw["train"].update(max_steps=2))
+
+
 def save_start(root: Path, model_params: params.Model) -> Path:
     path = root / "models/scratch/seed0/baseline.keras"
     save_model(build_model(model_params, 0), path)
@@ -399,8 +470,20 @@ BAD_INPUTS = [
     pytest.param(
         drw_too_late,
         ("drw", "0"),
-        ["from epoch 4", "max_epochs"],
-        id="drw switch after the last epoch",
+        ["from step 12", "weights.from_epoch 3 x 4 steps", "train.max_steps is 12"],
+        id="drw switch at the last step",
+    ),
+    pytest.param(
+        patience_between_checks,
+        ("baseline", "0"),
+        ["train.early_stopping.patience is 6", "multiple of train.check_every (4)", "4 or 8"],
+        id="patience not a multiple of check_every",
+    ),
+    pytest.param(
+        budget_between_checks,
+        ("baseline", "0"),
+        ["train.max_steps is 2", "multiple of train.check_every (4)", "e.g. 4"],
+        id="max_steps not a multiple of check_every",
     ),
     pytest.param(
         None,
@@ -490,7 +573,7 @@ def test_failure_mid_training_leaves_no_output(project: Path, monkeypatch: pytes
     def explode(*args: Any, **kwargs: Any) -> None:
         raise UserError("simulated failure mid-run")
 
-    monkeypatch.setattr(train, "predict_positive", explode)
+    monkeypatch.setattr(FlipTTA, "predict_positive", explode)
     with pytest.raises(UserError):
         train.run(p, "baseline", 0)
     assert files_under(project) == before

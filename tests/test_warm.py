@@ -51,23 +51,24 @@ def running_in(project: Path) -> set[int]:
 
 
 def long_training(project: Path) -> None:
-    """Enough epochs that the stage is still training when the test strikes."""
+    """Enough steps that the stage is still training when the test strikes."""
 
     def edit(raw: dict) -> None:
-        raw["train"]["max_epochs"] = 400
-        raw["train"]["early_stopping"]["patience"] = 400
+        raw["train"]["max_steps"] = 1600
+        raw["train"]["early_stopping"]["patience"] = 1600
 
     edit_params(project, edit)
 
 
-def wait_for_epoch(proc: subprocess.Popen[str], epoch: int) -> None:
+def wait_for_step(proc: subprocess.Popen[str], step: int) -> None:
+    """Until the progress line of the check at optimizer step ``step``."""
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if line.startswith(f"epoch {epoch}/"):
+        if line.startswith(f"step {step}/"):
             return
-    raise AssertionError(f"epoch {epoch} never started: {''.join(seen)}{proc.stderr.read()}")
+    raise AssertionError(f"step {step} never checked: {''.join(seen)}{proc.stderr.read()}")
 
 
 @pytest.mark.slow  # starts or uses a TensorFlow server
@@ -88,7 +89,7 @@ def test_warm_stage_writes_the_bytes_of_a_cold_process(project: Path, tmp_path: 
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-        assert "epoch 1/3" in done.stdout
+        assert "step 4/12" in done.stdout
         assert "Traceback" not in done.stderr and "Warning" not in done.stderr, done.stderr
         outputs.append(files_under(project))
     exits = [json.loads(line) for line in prof.read_text().splitlines()]
@@ -120,7 +121,7 @@ def test_a_stage_prints_nothing_of_tensorflow_on_any_path(project: Path, tmp_pat
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-        assert "epoch 1/3" in done.stdout
+        assert "step 4/12" in done.stdout
         assert done.stderr == "", f"warm_idle_s {idle}: {done.stderr}"
     exits = [json.loads(line) for line in prof.read_text().splitlines()]
     assert [e["warm"] for e in exits if e["event"] == "exit"] == [False, True, True]
@@ -130,7 +131,7 @@ def test_a_stage_prints_nothing_of_tensorflow_on_any_path(project: Path, tmp_pat
 def test_killing_the_client_kills_its_training(project: Path):
     long_training(project)
     proc = start_stage(project, "baseline", "0")
-    wait_for_epoch(proc, 2)
+    wait_for_step(proc, 8)
     assert running_in(project) - {proc.pid}, "no warm child found"
     proc.kill()
     proc.wait(timeout=30)
@@ -149,7 +150,7 @@ def test_killing_the_client_kills_its_training(project: Path):
 def test_ctrl_c_reaches_the_warm_child(project: Path):
     long_training(project)
     proc = start_stage(project, "baseline", "0")
-    wait_for_epoch(proc, 2)
+    wait_for_step(proc, 8)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

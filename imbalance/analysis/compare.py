@@ -31,7 +31,7 @@ from typing import Any
 
 from imbalance.analysis import text
 from imbalance.analysis.claims import check_claims
-from imbalance.analysis.evaluate import METRICS
+from imbalance.analysis.evaluate import METRICS, TRAINING_RECORD
 from imbalance.analysis.runs import (
     Runs,
     load_runs,
@@ -125,7 +125,7 @@ def adjust_paired(paired: dict[str, dict[str, Any]], method: PAdjust) -> dict[st
         "tests": sizes,
         "family": (
             "the two-sided paired tests of the report's tables: every remedy against the "
-            "reference and against the best, on "
+            "reference, against the best and against each of compare.also_against, on "
             + ", ".join(f"`{k}`" for k, _ in PAIRED)
             + "; a pair in both tables counted once; t-tests and Wilcoxon tests adjusted "
             "as two families"
@@ -165,9 +165,13 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     comparisons = {"reference": against(params.compare.reference)}
     if best is not None:
         comparisons["best"] = against(best)
+    for other in params.compare.also_against:
+        comparisons[f"against {other}"] = against(other)
     by_other = {params.compare.reference: comparisons["reference"]}
     if best is not None:
         by_other[best] = comparisons["best"]
+    for other in params.compare.also_against:
+        by_other.setdefault(other, comparisons[f"against {other}"])
     # ``by_other`` shares its tables with ``comparisons``: adjusting one adjusts both
     # (when best is the reference, the one table is the whole family)
     p_adjust = adjust_paired(by_other, params.compare.p_adjust)
@@ -181,6 +185,7 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
             "inside the observed range; paired: t-interval cut to the difference's range"
         ),
         "reference": params.compare.reference,
+        "also_against": list(params.compare.also_against),
         "best": best,
         "best_by": "mean test roc_auc among remedies that are not the ceiling",
         "ceiling": ceiling,
@@ -308,14 +313,48 @@ def _paired_table(comparisons: dict[str, Any], other: str, method: str) -> list[
     return lines
 
 
+def _budget_table(params: Params, runs: Runs) -> list[str]:
+    """What each remedy's training cost, in deterministic units (wall time is not: it
+    depends on the machine, and the metrics must be byte-identical across runs)."""
+    t = params.train
+    stopping = (
+        f"early stopping ends a run {t.early_stopping.patience} steps after its best check, "
+        f"at {t.max_steps} steps at most"
+        if t.stopping == "early_stopping"
+        else f"every remedy trains exactly {t.max_steps} steps (the equal-budget protocol)"
+    )
+    lines = [
+        "## Training budget",
+        "",
+        f"Means over the seeds (`train.stopping: {t.stopping}`: {stopping}). A step is one "
+        f"batch of {t.batch_size}; SAM takes two forward-backward passes per step, every "
+        "other remedy one.",
+        "",
+        "| remedy | steps trained | best step (weights kept) | images seen | passes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for remedy, by_seed in runs.items():
+        n = len(by_seed)
+        mean = {k: sum(run.get(k, 0) for run in by_seed.values()) / n for k in TRAINING_RECORD}
+        passes = mean["steps_trained"] * (2 if params.remedy(remedy).sam.rho > 0 else 1)
+        lines.append(
+            f"| `{remedy}` | {mean['steps_trained']:.0f} | {mean['best_step']:.0f} | "
+            f"{mean['images_seen']:.0f} | {passes:.0f} |"
+        )
+    return lines
+
+
 def _adjust_text(params: Params, stats: dict[str, Any]) -> str:
     """The multiple-comparison paragraph: which family, which method, what it controls."""
     adj = stats["p_adjust"]
     size = adj["tests"]["p_ttest"]
+    tables = 2 + len(stats["also_against"])
+    also = "".join(f", against `{o}`" for o in stats["also_against"])
     family = (
-        f"The family: every paired test in the two tables below, i.e. every remedy against "
-        f"the reference and against the best on {', '.join(label for _, label in PAIRED)} "
-        f"({size} distinct paired t-tests: a pair in both tables is one test, counted once); "
+        f"The family: every paired test in the {tables} tables below, i.e. every remedy "
+        f"against the reference, against the best{also} on "
+        f"{', '.join(label for _, label in PAIRED)} ({size} distinct paired t-tests: a pair "
+        "in two tables is one test, counted once); "
         "the Wilcoxon p-values are adjusted the same way as a family of their own."
     )
     n = len(params.seeds)
@@ -472,6 +511,21 @@ def comparison_markdown(
             "",
             "</details>",
         ]
+    for other in stats["also_against"]:
+        out += [
+            "",
+            f"### Against `{other}` (`compare.also_against`)",
+            "",
+            "The remedy later ones build on: each one's paired difference to it is what the "
+            "component it adds contributes.",
+            "",
+            "<details><summary>table</summary>",
+            "",
+            *_paired_table(stats["paired"][f"against {other}"], other, method),
+            "",
+            "</details>",
+        ]
+    out += ["", *_budget_table(params, runs)]
     out += [
         "",
         "## The study's claims, checked",
@@ -511,13 +565,14 @@ def comparison_markdown(
 
 
 def training_rows(curves: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Long-format rows {remedy, metric, epoch, value} for ``dvc plots``."""
+    """Long-format rows {remedy, metric, step, value} for ``dvc plots`` (``step``: the
+    optimizer step of the check, comparable across remedies)."""
     rows = []
     for remedy, per in curves.items():
-        for metric, (epochs, values) in per.items():
+        for metric, (steps, values) in per.items():
             rows += [
-                {"remedy": remedy, "metric": metric, "epoch": int(e), "value": round(float(v), 6)}
-                for e, v in zip(epochs, values, strict=True)
+                {"remedy": remedy, "metric": metric, "step": int(t), "value": round(float(v), 6)}
+                for t, v in zip(steps, values, strict=True)
             ]
     return rows
 
@@ -536,13 +591,13 @@ def run_compare(params: Params, layout: Layout) -> None:
     first_seed = params.seeds[0]
     curves = read_curves(params, first_seed, layout)
     roc = read_roc(params, layout)
-    best_epochs = {r: runs[r][first_seed].get("best_epoch", 0) for r in runs}
+    best_steps = {r: runs[r][first_seed].get("best_step", 0) for r in runs}
 
     with atomic_dir(layout.comparison_figures) as fig_dir:
         figures.roc_test(params, roc, stats, fig_dir / "roc_test.png")
         figures.bars(params, stats, fig_dir / "bars.png")
         figures.confusion(params, stats, fig_dir / "confusion.png")
-        figures.training_curves(params, curves, best_epochs, fig_dir / "training_curves.png")
+        figures.training_curves(params, curves, best_steps, fig_dir / "training_curves.png")
     with atomic_dir(layout.comparison_plots) as plot_dir:
         body = ",\n".join(
             json.dumps(r, sort_keys=True, separators=(",", ":")) for r in training_rows(curves)

@@ -54,6 +54,10 @@ METRICS = (
     "fn",
 )
 COUNTS = ("tp", "fp", "tn", "fn")
+#: What the training stage records of its run (predictions file -> metrics file): optimizer
+#: steps run, the step of the kept weights, training images fed. Steps, not epochs, so that
+#: remedies with different samplers compare (their epochs differ 70-fold).
+TRAINING_RECORD = ("steps_trained", "best_step", "images_seen")
 DIGITS = 6  # rounding of metric values and plot coordinates: readable, still exact enough
 
 
@@ -258,8 +262,7 @@ def evaluate_remedy(
             "validation_score": _round(val_score),
             "test": split_metrics(labels["test"], preds["test"], tuned),
         },
-        "epochs_run": int(preds["epochs_run"]),
-        "best_epoch": int(preds["best_epoch"]),
+        **{key: int(preds[key]) for key in TRAINING_RECORD},
     }
 
 
@@ -289,7 +292,7 @@ def evaluate_seed(params: Params, seed: int, layout: Layout) -> None:
         labels = {"train": label_cache[f"train_{kind}"], "val": label_cache[f"val_{kind}"]}
         labels["test"] = test_y
         pred_path = layout.predictions(remedy, seed)
-        preds = load_npz(pred_path, ("train", "val", "test", "epochs_run", "best_epoch"))
+        preds = load_npz(pred_path, ("train", "val", "test", *TRAINING_RECORD))
         for name in ("train", "val", "test"):
             _check_length(name, labels[name], preds[name], pred_path)
         results[remedy] = evaluate_remedy(params, labels, preds)

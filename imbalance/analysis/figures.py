@@ -318,15 +318,21 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
 def training_curves(
     params: Params,
     curves: dict[str, dict[str, Any]],
-    best_epochs: dict[str, int],
+    best_steps: dict[str, int],
     path: Path,
 ) -> None:
-    """Small multiples, one panel per remedy: validation AUC (left) and losses (right)."""
+    """Small multiples, one panel per remedy: validation AUC (left) and losses (right),
+    over optimizer steps (the same x for every remedy, whatever its sampler's epoch)."""
     remedies = list(params.all_remedies)
     cols = min(4, len(remedies))
     rows = math.ceil(len(remedies) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows + 1.0), squeeze=False)
     seed = params.seeds[0]
+    kept = "best check, restored" if params.train.stopping == "early_stopping" else "final"
+    last_step = max(
+        (float(np.max(steps)) for per in curves.values() for steps, _ in per.values()),
+        default=1.0,
+    )
     auc_min = min(
         (float(np.min(per["val_auc"][1])) for per in curves.values() if "val_auc" in per),
         default=0.5,
@@ -360,14 +366,16 @@ def training_curves(
             (handles["validation loss (right)"],) = twin.plot(
                 e, v, color="#e45756", lw=1.4, ls="--"
             )
-        best = best_epochs.get(remedy, 0)
+        best = best_steps.get(remedy, 0)
         if best:
-            handles["best epoch (restored)"] = ax.axvline(best, color="0.3", lw=1, ls=":")
-        # one AUC scale for every panel (comparable); losses differ by remedy (weighted,
-        # focal, logit-adjusted) and are not comparable, so each panel scales its own
+            handles[f"step kept ({kept})"] = ax.axvline(best, color="0.3", lw=1, ls=":")
+        # one AUC scale and one step axis for every panel (comparable: a step is a batch
+        # whatever the sampler); losses differ by remedy (weighted, focal, logit-adjusted)
+        # and are not comparable, so each panel scales its own
         ax.set_ylim(min(0.4, auc_min - 0.02), 1.0)
+        ax.set_xlim(0, last_step)
         twin.set_ylim(bottom=0)
-        ax.set_xlabel("epoch", fontsize=9)
+        ax.set_xlabel("optimizer step", fontsize=9)
         ax.set_ylabel("val ROC AUC", fontsize=9, color="#4c78a8")
         twin.set_ylabel("loss", fontsize=9, color="#e45756")
         ax.grid(alpha=0.3)

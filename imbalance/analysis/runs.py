@@ -17,7 +17,7 @@ from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
 
-#: Per-epoch curves put into plots/comparison/training.json and the training figure.
+#: Per-check curves put into plots/comparison/training.json and the training figure.
 CURVES = ("val_auc", "loss", "val_loss")
 
 Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
@@ -89,11 +89,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def read_curves(params: Params, seed: int, layout: Layout) -> dict[str, dict[str, Any]]:
-    """The dvclive curves of one seed: remedy -> metric -> (epochs, values); absent = {}.
+    """The dvclive curves of one seed: remedy -> metric -> (steps, values); absent = {}.
 
-    dvclive's TSVs have the columns ``timestamp step <metric>``; ``step`` is 0-based, the
-    epochs here are 1-based like ``best_epoch``. A remedy with no training (post-hoc
-    only) has no curves, which the figure says instead of failing.
+    dvclive's TSVs have the columns ``timestamp step <metric>``; ``step`` is the optimizer
+    step of the validation check (``check_every``, 2 x ``check_every``, ...), the unit of
+    ``best_step`` and the same for every remedy, so curves line up on one axis. A remedy
+    with no training (post-hoc only) has no curves, which the figure says instead of
+    failing.
     """
     out: dict[str, dict[str, Any]] = {}
     for remedy in params.all_remedies:
@@ -106,9 +108,9 @@ def read_curves(params: Params, seed: int, layout: Layout) -> dict[str, dict[str
             with path.open(newline="") as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
             if rows and metric in rows[0]:
-                epochs = np.array([int(r["step"]) + 1 for r in rows])
+                steps = np.array([int(r["step"]) for r in rows])
                 values = np.array([float(r[metric]) for r in rows])
-                out[remedy][metric] = (epochs, values)
+                out[remedy][metric] = (steps, values)
     return out
 
 

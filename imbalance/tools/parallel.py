@@ -50,7 +50,7 @@ is in the run-cache and is not trained again.
 Threads: ``train.threads`` is a param (a dependency of every training stage) and is left
 alone. The thread count changes the numbers -- TensorFlow splits reductions by its
 intra-op pool size, so 1, 2 and 3 threads give different bytes, and on real data
-different early-stopping epochs -- so per-worker thread counts set behind DVC's back
+different early-stopping steps -- so per-worker thread counts set behind DVC's back
 would put results under a run-cache key that does not describe them. The command only
 says when ``jobs x threads`` exceeds the cores.
 

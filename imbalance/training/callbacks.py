@@ -1,14 +1,17 @@
 """The metrics and callbacks ``fit`` runs with: what the training loop logs and reports.
 
 Each is a small Keras subclass or lambda with one job: the validation metrics early
-stopping watches, the per-epoch dvclive curves, one progress line per epoch, and the
-benchmark's throughput marks.
+stopping watches, the dvclive curves, one progress line per check, and the benchmark's
+throughput marks. ``fit``'s epoch is a validation check of ``train.check_every``
+optimizer steps (the same for every remedy), so curves and lines are labelled by the
+optimizer step at the check, which means the same amount of training for every remedy.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,9 +29,10 @@ def make_metrics() -> list[keras.metrics.Metric]:
     import tensorflow as tf
 
     class AUC(keras.metrics.AUC):
-        """Keras reads every metric's result eagerly at the end of each epoch and
+        """Keras reads every metric's result eagerly at the end of each check and
         validation pass; the AUC's ~30 eager ops cost ~3 ms each time, which dominated
-        the 2-step epochs of undersampling. Compiled, the same ops run as one graph."""
+        undersampling's 2-step epochs when they were the checks. Compiled, the same ops
+        run as one graph."""
 
         @tf.function
         def result(self) -> tf.Tensor:
@@ -42,21 +46,25 @@ def make_metrics() -> list[keras.metrics.Metric]:
     ]
 
 
-def live_callback(live: Any) -> keras.callbacks.Callback:
+def live_callback(live: Any, check_every: int) -> keras.callbacks.Callback:
     """dvclive's Keras callback, keeping Keras' metric names and leaving git alone.
 
     ARCHITECTURE.md names the curves ``loss``, ``val_auc``, ... (``plots/metrics/*.tsv``);
-    the stock callback would rename them ``train/loss``, ``eval/auc``. ``Live.end()``
-    would, under ``dvc exp run``, ``git add`` the live directory — here a temporary
-    directory that is renamed into place afterwards — so the summary is written instead.
+    the stock callback would rename them ``train/loss``, ``eval/auc``. Each check's row
+    has the optimizer step as its ``step`` (``Live.step`` set before logging, instead of
+    ``next_step``'s +1 per check), so curves of remedies line up on one x axis.
+    ``Live.end()`` would, under ``dvc exp run``, ``git add`` the live directory — here a
+    temporary directory that is renamed into place afterwards — so the summary is
+    written instead.
     """
     from dvclive.keras import DVCLiveCallback
 
     class Callback(DVCLiveCallback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.live.step = (epoch + 1) * check_every
             for metric, value in (logs or {}).items():
                 self.live.log_metric(metric, float(value))
-            self.live.next_step()
+            self.live.sync()
 
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
             self.live.make_summary()
@@ -64,14 +72,18 @@ def live_callback(live: Any) -> keras.callbacks.Callback:
     return Callback(live=live)
 
 
-def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
+def throughput_callback(
+    images_seen: Callable[[int], int], check_every: int
+) -> keras.callbacks.Callback:
     """Training throughput for the benchmark (``IMBALANCE_PROFILE``, see tools/profile.py).
 
     Marks ``first_step`` when the first batch starts (imports, data loading and graph
     building are behind it) and, at the end, ``train_throughput``: images per second of
-    the training phase of every epoch but the first (which includes tracing), validation
-    excluded — comparable with the plain-``fit`` limit — and, as ``epoch_images_per_s``,
-    the same with each epoch's validation pass included. No-ops without the variable.
+    the training phase of every check but the first (which includes tracing), validation
+    excluded — comparable with the plain-``fit`` limit — and, as ``check_images_per_s``,
+    the same with each check's validation pass included. ``images_seen(steps)`` is the
+    sampler's exact count of images fed in the first ``steps`` steps (the natural
+    sampler's short last batch of a pass included). No-ops without the variable.
     """
     import keras
 
@@ -81,12 +93,12 @@ def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
         def __init__(self) -> None:
             super().__init__()
             self.train_s: list[float] = []
-            self.epoch_s: list[float] = []
+            self.check_s: list[float] = []
             self.begin = 0.0
             self.val: float | None = None
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if not self.epoch_s and batch == 0:
+            if not self.check_s and batch == 0:
                 profile.mark("first_step")
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -98,24 +110,29 @@ def throughput_callback(images_per_epoch: int) -> keras.callbacks.Callback:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             now = time.perf_counter()
             self.train_s.append((self.val or now) - self.begin)
-            self.epoch_s.append(now - self.begin)
+            self.check_s.append(now - self.begin)
 
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
             if len(self.train_s) < 2:
                 return
-            n = images_per_epoch * (len(self.train_s) - 1)
+            checks = len(self.train_s)
+            n = images_seen(checks * check_every) - images_seen(check_every)
             profile.mark(
                 "train_throughput",
                 images_per_s=round(n / sum(self.train_s[1:]), 1),
-                epoch_images_per_s=round(n / sum(self.epoch_s[1:]), 1),
-                epochs=len(self.train_s),
+                check_images_per_s=round(n / sum(self.check_s[1:]), 1),
+                checks=checks,
+                steps=checks * check_every,
             )
 
     return Throughput()
 
 
-def progress_callback(max_epochs: int, out: Any = None) -> keras.callbacks.Callback:
-    """Exactly one line per epoch on stdout, flushed, so a long stage visibly moves."""
+def progress_callback(
+    max_steps: int, check_every: int, out: Any = None
+) -> keras.callbacks.Callback:
+    """Exactly one line per check on stdout, flushed, so a long stage visibly moves:
+    ``step 300/6000  loss ...  val_auc ...  12.3s``."""
     import keras
 
     out = out or sys.stdout
@@ -123,8 +140,9 @@ def progress_callback(max_epochs: int, out: Any = None) -> keras.callbacks.Callb
 
     def line(epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        step = (epoch + 1) * check_every
         print(
-            f"epoch {epoch + 1}/{max_epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+            f"step {step}/{max_steps}  loss {logs.get('loss', float('nan')):.4f}  "
             f"val_auc {logs.get('val_auc', float('nan')):.4f}  "
             f"{time.perf_counter() - start:.1f}s",
             file=out,

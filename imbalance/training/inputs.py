@@ -76,12 +76,15 @@ def load_inputs(
             f"params.yaml: train.batch_size is {p.train.batch_size} but {train_path} holds "
             f"only {len(train.y)} images; lower train.batch_size"
         )
-    warmup = remedy.min_epochs
-    if warmup >= p.train.max_epochs:
+    check_every, batch = p.train.check_every, p.train.batch_size
+    switch = remedy.min_checks(train.counts, batch, check_every) * check_every
+    if remedy.trains and switch >= p.train.max_steps:
         raise UserError(
-            f"params.yaml: remedy {name!r} re-weights from epoch {warmup + 1} but "
-            f"train.max_epochs is {p.train.max_epochs}; raise train.max_epochs or lower "
-            "weights.from_epoch"
+            f"params.yaml: remedy {name!r} re-weights from step {switch} "
+            f"(weights.from_epoch {remedy.weights.warmup_epochs} x "
+            f"{remedy.sampler.steps_per_epoch(train.counts, batch)} steps per sampler epoch, "
+            f"at a multiple of train.check_every {check_every}) but train.max_steps is "
+            f"{p.train.max_steps}; raise train.max_steps or lower weights.from_epoch"
         )
     remedy.check(layout, seed)
     return train, val, test
