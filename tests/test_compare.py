@@ -321,6 +321,28 @@ def test_also_against_adds_a_paired_table_to_the_family_and_the_report() -> None
         make_params(seeds, also_against=["nope"])
 
 
+def test_report_opens_with_ceiling_best_claims_protocol_and_data() -> None:
+    seeds = [0, 1, 2]
+    remedies = {**STUDY, "balanced": {"train_set": "balanced"}}
+    params = make_params(seeds, remedies=remedies)
+    table = {**HELD, "balanced": ([0.95, 0.96, 0.94], [0.99, 0.98, 0.99])}
+    runs = make_runs(table, seeds)
+    st = compare.statistics(params, runs)
+    found = claims.check_claims(params, st, runs)
+    md = compare.comparison_markdown(params, st, runs, {"source": "x.tar.gz"}, found)
+    head = md.split("**Summary.**")[1].split("- **Data**")[0].strip().splitlines()
+    assert len(head) == 5
+    assert head[0].startswith("- Ceiling") and "`balanced`: test ROC AUC 0.987" in head[0]
+    assert head[1] == f"- Best imbalanced remedy: `{st['best']}`: test ROC AUC " + (
+        compare._cell(st["remedies"][st["best"]]["test.roc_auc"], 3, False)
+    )
+    assert head[2] == "- The study's claims: " + ", ".join(
+        f"({c['id']}) {c['verdict']}" for c in found
+    )
+    assert head[3].startswith("- Protocol: holdout: hand-made; early stopping after")
+    assert head[4] == "- Data: `x.tar.gz` (a copy; see below)"
+
+
 def test_budget_table_gives_mean_steps_and_doubles_the_passes_of_sam() -> None:
     seeds = [0, 1, 2]
     params = make_params(seeds, remedies={**STUDY, "sharp": {"sam": 0.05}})
