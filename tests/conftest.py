@@ -92,6 +92,17 @@ TINY_PARAMS: dict[str, Any] = {
 }
 TINY_TRAIN, TINY_TEST = 30, 10  # images per class in the tiny_project source
 
+# The two-remedy, two-seed grid the parallel and multi-machine tests run: small enough to
+# train in seconds, large enough that the seeds are separate experiments / jobs.
+TWO_REMEDY_GRID: dict[str, Any] = {
+    "seeds": [0, 1],
+    "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
+    "retrain": {},
+    "compare.reference": "baseline",
+    "compare.also_against": [],
+}
+TWO_REMEDY_TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
+
 # ----------------------------------------------------------------------------- images
 
 _COLOURS = {"airplane": (70, 110, 170), "automobile": (190, 70, 60)}

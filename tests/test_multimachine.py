@@ -18,16 +18,10 @@ from typing import Any
 import pytest
 import yaml
 from conftest import PROJECT_ROOT, TinyProject, ok, tool_env
+from conftest import TWO_REMEDY_GRID as GRID
+from conftest import TWO_REMEDY_TRAIN_STAGES as TRAIN_STAGES
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "study.yaml"
-GRID = {
-    "seeds": [0, 1],
-    "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
-    "retrain": {},
-    "compare.reference": "baseline",
-    "compare.also_against": [],
-}
-TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
 RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 TRAINED = re.compile(r"Running stage '((?:re)?train@[^']+)'")
 

@@ -23,18 +23,10 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT, VENV_BIN, TinyProject, live_pids, ok, tool_env
+from conftest import TWO_REMEDY_GRID as GRID
+from conftest import TWO_REMEDY_TRAIN_STAGES as TRAIN_STAGES
 
 from imbalance.tools import parallel
-
-GRID = {
-    "seeds": [0, 1],
-    "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
-    "retrain": {},
-    "compare.reference": "baseline",
-    "compare.also_against": [],
-}
-TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
-
 
 # ----------------------------------------------------------------------------- fast
 
