@@ -82,7 +82,9 @@ class Split(_Strict):
     n_majority: int = Field(gt=0)
     n_minority: int = Field(gt=0)
     val_fraction: float = Field(gt=0.0, lt=1.0)
-    validation: Literal["holdout", "test"]
+    validation: Literal["holdout", "test", "kfold"]
+    #: Folds of ``validation: kfold`` (stratified; every fold needs a positive).
+    folds: int = Field(default=3, ge=2)
 
 
 class Model(_Strict):

@@ -146,6 +146,9 @@ def test_study_protocol_is_named_and_flagged() -> None:
     assert ev.validation_protocol(params).startswith("test: early-stopped on the test set")
     holdout = make_params()
     assert ev.validation_protocol(holdout).startswith("holdout: ")
+    kfold = make_params(split={**raw_split, "validation": "kfold", "folds": 4})
+    assert ev.validation_protocol(kfold).startswith("kfold: training length and the tuned ")
+    assert "4-fold" in ev.validation_protocol(kfold)
 
 
 def test_curves_are_cut_rounded_and_json_safe() -> None:

@@ -172,6 +172,31 @@ def test_validation_test_uses_the_test_set(raw: split.Raw) -> None:
     assert counts["imbalanced"] == counts["train_imbalanced"]
 
 
+def test_validation_kfold_validates_on_the_training_files(raw: split.Raw) -> None:
+    """k-fold holds nothing out: the training files are the study protocol's (the same
+    images, the same order), and each val file is its training file, scored out of fold."""
+    kfold = split.pick(raw, NEG, POS, make_split(validation="kfold"), seed=3)
+    study = split.pick(raw, NEG, POS, make_split(validation="test"), seed=3)
+    for name in ("balanced", "imbalanced"):
+        train = kfold[f"train_{name}"]
+        np.testing.assert_array_equal(train.indices, study[f"train_{name}"].indices)
+        assert kfold[f"val_{name}"] is train
+    np.testing.assert_array_equal(kfold["test"].indices, study["test"].indices)
+
+
+def test_kfold_needs_a_positive_in_every_fold(raw: split.Raw) -> None:
+    with pytest.raises(UserError) as err:
+        split.check(raw, CLASSES, make_split(n_minority=2, validation="kfold", folds=3))
+    assert str(err.value) == (
+        "split.folds: 3 folds of 2 positive images leave a fold without one "
+        "(cross-validation scores each fold on its own); use split.folds <= 2 or "
+        "split.n_minority >= 3"
+    )
+    counts = counts_of(raw, make_split(n_minority=3, validation="kfold", folds=3))
+    assert counts["val_imbalanced"] == counts["train_imbalanced"]
+    assert counts["train_imbalanced"] == {"airplane": 20, "automobile": 3}
+
+
 # ----------------------------------------------------------------------------- hold-out rules
 
 

@@ -262,6 +262,63 @@ def test_samplers_get_the_same_checks_and_patience_in_steps(
 
 
 # --------------------------------------------------------------------------- retraining
+def test_kfold_scores_every_training_image_out_of_fold_then_refits(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``split.validation: kfold``: k fits on disjoint stratified folds, each validated on
+    the fold it did not train on and scoring it; the saved val predictions are those
+    out-of-fold scores; then one refit on everything for the folds' mean best step, with
+    no validation; the record counts all k + 1 fits."""
+    edit_params(project, lambda raw: raw["split"].update(validation="kfold", folds=2))
+    data = project / "data/cifar2/seed0"
+    shutil.copy(data / "train_imbalanced.npz", data / "val_imbalanced.npz")  # as split writes
+    fits: list[dict[str, Any]] = []
+    real_fit = train.fit
+
+    def spy(model, remedy, cfg, part, held, seed, live):
+        result = real_fit(model, remedy, cfg, part, held, seed, live)
+        fits.append(
+            {"model": model, "cfg": cfg, "part": part, "held": held, "live": live, "result": result}
+        )
+        return result
+
+    monkeypatch.setattr(train, "fit", spy)
+    p = params.load()
+    train.run(p, "baseline", 0)
+
+    x, y = (np.load(data / "train_imbalanced.npz")[k] for k in ("x", "y"))
+    *folds, refit = fits
+    assert len(folds) == 2
+    held = [set(map(bytes, f["held"].x)) for f in folds]
+    assert held[0].isdisjoint(held[1]) and len(held[0]) + len(held[1]) == len(y)
+    with np.load(project / "predictions/seed0/baseline.npz") as pred:
+        val = pred["val"]
+        record = {k: int(pred[k]) for k in ("steps_trained", "best_step", "images_seen")}
+    images = x.astype("f4") / 255
+    for fold in folds:
+        part, fold_held = fold["part"], fold["held"]
+        assert set(map(bytes, part.x)).isdisjoint(map(bytes, fold_held.x))
+        assert len(part.y) + len(fold_held.y) == len(y)
+        assert fold_held.y.sum() == y.sum() // 2  # stratified: 8 positives, 4 per fold
+        assert fold["cfg"].stopping == "early_stopping" and fold["live"] is None
+        # the saved val score of each held-out image is its fold model's
+        rows = [int(np.flatnonzero((images == img).all(axis=(1, 2, 3)))[0]) for img in fold_held.x]
+        expected = fold["model"].predict(fold_held.x, verbose=0)[:, 1]
+        np.testing.assert_allclose(val[rows], expected, atol=1e-6)
+    mean_best = np.mean([f["result"].best_step for f in folds])
+    length = 4 * max(1, round(mean_best / 4))
+    assert refit["held"] is None and len(refit["part"].y) == len(y)
+    assert refit["cfg"].stopping == "budget" and refit["cfg"].max_steps == length
+    assert refit["result"].steps == length and refit["live"] is not None
+    assert record == {
+        "steps_trained": sum(f["result"].steps for f in fits),
+        "best_step": length,
+        "images_seen": sum(f["result"].images for f in fits),
+    }
+    curves = project / "training/baseline/seed0/plots/metrics"
+    assert (curves / "loss.tsv").exists() and not (curves / "val_auc.tsv").exists()
+
+
 @pytest.mark.parametrize(
     ("remedy", "start"), [("two_phase_oversample", "oversample"), ("crt", "baseline")]
 )

@@ -77,6 +77,15 @@ JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc86822
 # ------------------------------------------------------------------------ statistics
 
 
+#: The set the tuned threshold is chosen on, and the protocol's name, per split.validation.
+THRESHOLD_SET = {"holdout": "validation", "test": "test (!)", "kfold": "out-of-fold training"}
+PROTOCOL = {
+    "holdout": "held-out validation",
+    "test": "early stopping on the test set, as the study did",
+    "kfold": "k-fold cross-validated training length and threshold",
+}
+
+
 def ceiling_remedies(params: Params) -> list[str]:
     """Remedies trained on data a user with the imbalanced set does not have: the ceiling.
 
@@ -323,6 +332,12 @@ def _budget_table(params: Params, runs: Runs) -> list[str]:
         if t.stopping == "early_stopping"
         else f"every remedy trains exactly {t.max_steps} steps (the equal-budget protocol)"
     )
+    if params.split.validation == "kfold":
+        stopping += (
+            f"; under k-fold validation each run is {params.split.folds} fold trainings and a "
+            "refit for their mean best step, and steps and images count all of them, the "
+            "best step is the refit's length"
+        )
     lines = [
         "## Training budget",
         "",
@@ -466,7 +481,7 @@ def comparison_markdown(
         "best mean of the column (highest; lowest for FN and FP) among the remedies that are "
         "not the ceiling.",
         f"- **Thresholds**: {params.evaluate.threshold} (fixed, as in the study) and t, chosen "
-        f"per run on the {'validation' if sp.validation == 'holdout' else 'test (!)'} set to "
+        f"per run on the {THRESHOLD_SET[sp.validation]} set to "
         f"maximise {objective} (columns marked @t).",
     ]
     if ceiling:
@@ -500,11 +515,7 @@ def comparison_markdown(
 
     ref, top = stats["reference"], stats["best"]
     method = stats["p_adjust"]["method"]
-    protocol = (
-        "held-out validation"
-        if sp.validation == "holdout"
-        else "early stopping on the test set, as the study did"
-    )
+    protocol = PROTOCOL[sp.validation]
     out += [
         "",
         "## Paired comparisons (same seed \u21d2 same data)",

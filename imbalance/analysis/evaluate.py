@@ -57,6 +57,8 @@ COUNTS = ("tp", "fp", "tn", "fn")
 #: What the training stage records of its run (predictions file -> metrics file): optimizer
 #: steps run, the step of the kept weights, training images fed. Steps, not epochs, so that
 #: remedies with different samplers compare (their epochs differ 70-fold).
+#: Which scores the tuned threshold is chosen on, per ``split.validation``.
+CHOSEN_ON = {"holdout": "validation", "test": "test", "kfold": "out-of-fold training"}
 TRAINING_RECORD = ("steps_trained", "best_step", "images_seen")
 DIGITS = 6  # rounding of metric values and plot coordinates: readable, still exact enough
 
@@ -218,6 +220,13 @@ def validation_protocol(params: Params) -> str:
             "test: early-stopped on the test set (the study's protocol); the validation "
             "files hold the test set, so test metrics and the tuned threshold are optimistic"
         )
+    if params.split.validation == "kfold":
+        return (
+            f"kfold: training length and the tuned threshold from stratified "
+            f"{params.split.folds}-fold cross-validation of the training set (every training "
+            "image scored out of fold), then a refit on all of it; the test set is used for "
+            "the reported metrics only"
+        )
     return (
         f"holdout: early stopping and the tuned threshold on a stratified "
         f"{params.split.val_fraction:.0%} hold-out of the training set; the test set is "
@@ -258,7 +267,7 @@ def evaluate_remedy(
         "tuned_threshold": {
             "value": tuned,
             "objective": objective,
-            "chosen_on": "validation" if params.split.validation == "holdout" else "test",
+            "chosen_on": CHOSEN_ON[params.split.validation],
             "validation_score": _round(val_score),
             "test": split_metrics(labels["test"], preds["test"], tuned),
         },

@@ -16,6 +16,10 @@ What is picked, for every seed ``s`` (``numpy.random.default_rng(s)``, nothing e
   class; params that make that impossible are refused with the smallest values that work.
 - With ``split.validation: test`` (the study's protocol) nothing is held out: the train
   files are the whole sets and the val files are the test set.
+- With ``split.validation: kfold`` nothing is held out either, and the val files are the
+  train files again: training scores every training image out of fold (stratified
+  ``split.folds``-fold cross-validation, :mod:`imbalance.training.train`), so the
+  validation predictions are of these images. Identical files cost DVC's cache nothing.
 - ``test`` is every test image of the two classes, in source order, identical for every
   seed (so predictions of different seeds line up image by image).
 
@@ -167,6 +171,12 @@ def check(raw: Raw, classes: Classes, split: Split) -> tuple[int, int]:
         f = split.val_fraction
         _check_holdout(split.n_minority, f, "split.n_minority", "imbalanced", "positive")
         _check_holdout(split.n_majority, f, "split.n_majority", "balanced", "negative or positive")
+    if split.validation == "kfold" and split.n_minority < split.folds:
+        raise UserError(
+            f"split.folds: {split.folds} folds of {split.n_minority} positive images leave a "
+            "fold without one (cross-validation scores each fold on its own); use "
+            f"split.folds <= {split.n_minority} or split.n_minority >= {split.folds}"
+        )
     return neg, pos
 
 
@@ -231,12 +241,14 @@ def pick(raw: Raw, neg: int, pos: int, split: Split, seed: int) -> dict[str, Pic
         }
         picks = {name: Pick("train", _shuffled(rng, chunks)) for name, chunks in parts.items()}
     else:
-        picks = {
-            "train_balanced": Pick("train", _shuffled(rng, (negs, poss))),
-            "val_balanced": Pick("test", test),
-            "train_imbalanced": Pick("train", _shuffled(rng, (negs, poss[:n_min]))),
-            "val_imbalanced": Pick("test", test),
+        train_sets = {
+            "balanced": Pick("train", _shuffled(rng, (negs, poss))),
+            "imbalanced": Pick("train", _shuffled(rng, (negs, poss[:n_min]))),
         }
+        picks = {}
+        for name, train_pick in train_sets.items():
+            picks[f"train_{name}"] = train_pick
+            picks[f"val_{name}"] = train_pick if split.validation == "kfold" else Pick("test", test)
     picks["test"] = Pick("test", test)
     return {name: picks[name] for name in SETS}
 
@@ -312,6 +324,10 @@ def plot_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+#: How the class-distribution figure names the validation files under each protocol.
+VAL_LABEL = {"holdout": "val", "test": "val = test", "kfold": "val = train, out of fold"}
+
+
 def write_reports(
     layout: Layout, counts: dict[str, dict[str, int]], validation: str = "holdout"
 ) -> None:
@@ -350,7 +366,7 @@ def class_distribution_figure(
         train, val = counts[f"train_{set_name}"], counts[f"val_{set_name}"]
         ax.set_title(
             f"{set_name}\ntrain {'/'.join(str(train[c]) for c in classes)}, "
-            f"{'val' if validation == 'holdout' else 'val = test'} "
+            f"{VAL_LABEL[validation]} "
             f"{'/'.join(str(val[c]) for c in classes)}",
             fontsize=10,
         )

@@ -31,6 +31,10 @@ class Images:
     def counts(self) -> np.ndarray:
         return class_counts(self.y)
 
+    def subset(self, indices: np.ndarray) -> Images:
+        """The images at ``indices`` (a cross-validation fold), in that order."""
+        return Images(self.path, self.x[indices], self.y[indices])
+
 
 def load_images(path: Path, seed: int) -> Images:
     """Load ``x`` (uint8 N×32×32×3) and ``y`` (0/1), refusing anything else in one line."""
