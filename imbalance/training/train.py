@@ -168,18 +168,19 @@ def cross_validate(
     cfg = p.train
     splitter = StratifiedKFold(p.split.folds, shuffle=True, random_state=seed)
     out_of_fold = np.zeros(len(train.y), np.float32)
-    runs = []
+    folds = []
     for k, (fit_idx, held_idx) in enumerate(splitter.split(np.zeros(len(train.y)), train.y)):
         part, held = train.subset(fit_idx), train.subset(held_idx)
         prior = class_prior(part.y)
         fold_model = remedy.initial_model(p.model, seed, layout, prior)
-        run = fit(fold_model, remedy, cfg, part, held, seed, live=None)
+        fold = fit(fold_model, remedy, cfg, part, held, seed, live=None)
         remedy.finish(fold_model, prior)
         export = exportable(fold_model, p.model, seed)
         out_of_fold[held_idx] = remedy.predict_positive(export, held.x, cfg.predict_batch_size)
-        print(f"fold {k + 1}/{p.split.folds}: best step {run.best_step}", flush=True)
-        runs.append(run)
-    length = cfg.check_every * max(1, round(np.mean([r.best_step for r in runs]) / cfg.check_every))
+        print(f"fold {k + 1}/{p.split.folds}: best step {fold.best_step}", flush=True)
+        folds.append(fold)
+    mean_best = np.mean([f.best_step for f in folds])
+    length = cfg.check_every * max(1, round(mean_best / cfg.check_every))
     refit = fit(
         model,
         remedy,
@@ -190,10 +191,10 @@ def cross_validate(
         live,
     )
     trained = Trained(
-        steps=refit.steps + sum(r.steps for r in runs),
+        steps=refit.steps + sum(f.steps for f in folds),
         best_step=refit.steps,
-        best=float(np.mean([r.best for r in runs])),
-        images=refit.images + sum(r.images for r in runs),
+        best=float(np.mean([f.best for f in folds])),
+        images=refit.images + sum(f.images for f in folds),
     )
     return trained, out_of_fold
 
