@@ -193,6 +193,11 @@ def collect(exp_show: list[dict[str, Any]], read: Reader | None = None) -> dict[
             points[remedy][key] = line
     return {
         "confidence": confidence,
+        # how each study's statistics.json computed the bands (older ones do not say)
+        "interval": next(
+            (c["statistics"]["interval"] for c in chosen.values() if "interval" in c["statistics"]),
+            "t-interval of the mean",
+        ),
         "seeds": seeds,
         "baseline": {"name": reference["name"], "rev": reference["rev"]},
         "experiments": [
@@ -259,7 +264,10 @@ def draw(sweep: dict[str, Any], path: Path, remedies: list[str] | None = None) -
         ax.grid(alpha=0.3)
     n = len(sweep["seeds"])
     band = (
-        f"bands: {sweep['confidence']:.0%} t-interval over {n} seeds" if n > 1 else "n=1: no bands"
+        f"bands: {sweep['confidence']:.0%} interval of the mean over {n} seeds, each study's "
+        "(sweep.json: interval)"
+        if n > 1
+        else "n=1: no bands"
     )
     fig.suptitle(
         f"Imbalance-ratio sweep ({len(sweep['experiments'])} runs; {band}; positive class: {pos})",
