@@ -84,9 +84,11 @@ def test_plan_names_one_experiment_per_seed() -> None:
     names = parallel.experiment_names([0, 3], "20260101-120000")
     assert all(parallel.NAME.match(n) for n in names.values())
     cmds = [" ".join(c) for c in parallel.plan([0, 3], names, 2)]
-    assert cmds[1] == "exp run --queue -n study-20260101-120000-seed0 -S seeds=[0] evaluate"
-    assert cmds[2] == "exp run --queue -n study-20260101-120000-seed3 -S seeds=[3] evaluate"
-    assert cmds[3] == "queue start --jobs 2"
+    # the data once, in the workspace: the experiments restore it from the run-cache
+    assert cmds[1] == "repro fetch"
+    assert cmds[2] == "exp run --queue -n study-20260101-120000-seed0 -S seeds=[0] evaluate"
+    assert cmds[3] == "exp run --queue -n study-20260101-120000-seed3 -S seeds=[3] evaluate"
+    assert cmds[4] == "queue start --jobs 2"
     assert "repro" in cmds
 
 
@@ -177,13 +179,23 @@ def test_parallel_study_equals_plain_repro_and_restores_every_training(
     project: TinyProject, tmp_path: Path
 ) -> None:
     # with a retrain remedy: its dependency on the seed's directory of scratch models must
-    # hash the same in the experiments and in the workspace
-    trimmed(project, retrain={"crt": {"start": "baseline", "sampler": "oversample"}})
+    # hash the same in the experiments and in the workspace; and with the source given
+    # relative to the project root, as the offline copy is (../shared/...): it does not
+    # resolve inside a queued experiment's temporary copy, so the data must be fetched in
+    # the workspace first
+    source = project.params()["data"]["sources"]["tiny"]
+    relative = {**source, "location": os.path.relpath(source["location"], project.root)}
+    trimmed(
+        project,
+        retrain={"crt": {"start": "baseline", "sampler": "oversample"}},
+        **{"data.sources.tiny": relative},
+    )
     reference = copy_of(project, tmp_path / "reference")
 
     result = run_parallel(project)
     out = ok(result)
     for cmd in (
+        "$ dvc repro fetch",
         "$ dvc exp run --queue -n study-",
         "-S 'seeds=[0]' evaluate",
         "-S 'seeds=[1]' evaluate",

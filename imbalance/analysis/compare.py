@@ -31,7 +31,7 @@ from typing import Any
 
 from imbalance.analysis import text
 from imbalance.analysis.claims import check_claims
-from imbalance.analysis.evaluate import METRICS, TRAINING_RECORD
+from imbalance.analysis.evaluate import CHOSEN_ON, METRICS, TRAINING_RECORD
 from imbalance.analysis.runs import (
     Runs,
     load_runs,
@@ -77,8 +77,7 @@ JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc86822
 # ------------------------------------------------------------------------ statistics
 
 
-#: The set the tuned threshold is chosen on, and the protocol's name, per split.validation.
-THRESHOLD_SET = {"holdout": "validation", "test": "test (!)", "kfold": "out-of-fold training"}
+#: The protocol's name in the paired-comparison text, per split.validation.
 PROTOCOL = {
     "holdout": "held-out validation",
     "test": "early stopping on the test set, as the study did",
@@ -481,7 +480,8 @@ def comparison_markdown(
         "best mean of the column (highest; lowest for FN and FP) among the remedies that are "
         "not the ceiling.",
         f"- **Thresholds**: {params.evaluate.threshold} (fixed, as in the study) and t, chosen "
-        f"per run on the {THRESHOLD_SET[sp.validation]} set to "
+        f"per run on the {CHOSEN_ON[sp.validation]}{' (!)' if sp.validation == 'test' else ''} "
+        "set to "
         f"maximise {objective} (columns marked @t).",
     ]
     if ceiling:

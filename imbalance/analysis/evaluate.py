@@ -57,9 +57,9 @@ COUNTS = ("tp", "fp", "tn", "fn")
 #: What the training stage records of its run (predictions file -> metrics file): optimizer
 #: steps run, the step of the kept weights, training images fed. Steps, not epochs, so that
 #: remedies with different samplers compare (their epochs differ 70-fold).
+TRAINING_RECORD = ("steps_trained", "best_step", "images_seen")
 #: Which scores the tuned threshold is chosen on, per ``split.validation``.
 CHOSEN_ON = {"holdout": "validation", "test": "test", "kfold": "out-of-fold training"}
-TRAINING_RECORD = ("steps_trained", "best_step", "images_seen")
 DIGITS = 6  # rounding of metric values and plot coordinates: readable, still exact enough
 
 

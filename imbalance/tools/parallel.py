@@ -16,6 +16,7 @@ since DVC keeps no run-cache for such a stage. The commands, in order (each is p
 as it runs):
 
     dvc queue status                                  the queue must be free of other work
+    dvc repro fetch                                   the data, once, in the workspace
     dvc exp run --queue -n study-<time>-seed<k> -S 'seeds=[k]' evaluate     (per seed k)
     dvc queue start --jobs N
     dvc queue status                                  every --poll seconds, until all end
@@ -550,6 +551,7 @@ def plan(seeds: Sequence[int], names: dict[int, str], jobs: int) -> list[list[st
     ]
     return [
         ["queue", "status"],
+        ["repro", "fetch"],
         *queue,
         ["queue", "start", "--jobs", str(jobs)],
         ["queue", "status"],
@@ -616,10 +618,18 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         say(note)
 
+    # The data is fetched once, here, and the experiments restore it from the run-cache: a
+    # queued experiment runs in a temporary copy under .dvc/tmp/exps/, where a source path
+    # relative to the project root (../shared/...) does not resolve, and N workers would
+    # each fetch and extract the archive.
+    code, _ = dvc.stream("repro", "fetch")
+    if code != 0:
+        say(f"error: `dvc repro fetch` failed (status {code}); see its output above", err=True)
+        return 1
     tasks = [Task(seed, names[seed]) for seed in seeds]
     _sigterm_as_interrupt()
     try:
-        for cmd in plan(seeds, names, jobs)[1 : 1 + len(seeds)]:
+        for cmd in plan(seeds, names, jobs)[2 : 2 + len(seeds)]:
             dvc.check(*cmd)
         dvc.check("queue", "start", "--jobs", str(jobs))
         watch(dvc, tasks, jobs, args.poll, args.stall_timeout)
