@@ -203,7 +203,7 @@ def test_parallel_study_equals_plain_repro_and_restores_every_training(
         "$ dvc repro",
     ):
         assert cmd in out, out
-    assembly = out[out.index("$ dvc repro") :]
+    assembly = out[out.index("$ dvc repro\n") :]  # not `$ dvc repro fetch`
     restored = set(re.findall(r"Stage '([^']+)' is cached - skipping run", assembly))
     trained = set(re.findall(r"Running stage '((?:re)?train@[^']+)'", assembly))
     assert restored >= TRAIN_STAGES | {"retrain@crt-0", "retrain@crt-1"}, assembly
@@ -246,7 +246,7 @@ def test_worker_killed_mid_run_is_reported_and_a_second_run_finishes(
     assert first.returncode == 1, out
     assert "LOST its worker" in out and "failed: its queue worker died" in out, out
     assert "error: 1 of 2 seed(s) failed" in out
-    assert "$ dvc repro" not in out  # nothing assembled from half a study
+    assert "$ dvc repro\n" not in out  # nothing assembled from half a study
 
     second = run_parallel(project)
     out = ok(second)
