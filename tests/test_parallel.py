@@ -275,7 +275,9 @@ def test_failing_stage_is_reported_with_its_log(project: TinyProject) -> None:
 
 
 @pytest.mark.slow
-def test_hung_stage_is_stopped_and_reported(project: TinyProject, tmp_path: Path) -> None:
+def test_hung_fetch_in_the_workspace_is_stopped_and_reported(
+    project: TinyProject, tmp_path: Path
+) -> None:
     trimmed(project)
     fifo = tmp_path / "never-written.tar.gz"
     os.mkfifo(fifo)  # fetch opens it to check its SHA-256 and waits for a writer for ever
@@ -284,13 +286,48 @@ def test_hung_stage_is_stopped_and_reported(project: TinyProject, tmp_path: Path
     project.set_params({"data.sources.tiny": source})
     result = run_parallel(project, "--stall-timeout", "10")
     assert result.returncode == 1, result.stdout + result.stderr
-    out = result.stdout + result.stderr
-    assert "HUNG" in out and "failed: it hung: no new output for" in out, out
-    assert "Running stage 'fetch'" in out  # the log shows where it stopped
-    here, deadline = project.root.resolve(), time.monotonic() + 30
-    while live_pids(lambda argv, cwd: b"exec-run" in argv and here in cwd.parents):
-        assert time.monotonic() < deadline, "the hung experiment was not stopped"
-        time.sleep(1)
+    assert "Running stage 'fetch'" in result.stdout  # its output shows where it stopped
+    assert "error: `dvc repro fetch` hung: no new output for 10 s" in result.stderr
+    assert "$ dvc exp run" not in result.stdout  # nothing queued
+    assert not live_pids(lambda argv, cwd: b"stages.fetch" in b" ".join(argv))
+
+
+@pytest.mark.slow
+def test_hung_experiment_is_stopped_and_reported(project: TinyProject) -> None:
+    """A training stage that stops making progress (here: SIGSTOP, which also makes it
+    deaf to DVC's SIGINT) is reported with its log, and every process of it is gone."""
+    trimmed(project, seeds=[0], **{"train.max_steps": 80, "train.early_stopping.patience": 80})
+    exps = project.root.resolve() / ".dvc" / "tmp" / "exps"
+
+    def stage_processes() -> set[int]:
+        return live_pids(
+            lambda argv, cwd: b"stages.train" in b" ".join(argv) and exps in cwd.parents
+        )
+
+    command = [sys.executable, "-m", "imbalance.tools.parallel", "--jobs", "1", "--poll", "2"]
+    run = subprocess.Popen(
+        [*command, "--stall-timeout", "20"],
+        cwd=project.root,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline, training = time.monotonic() + 300, set()
+    while not training and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.5)
+        training = stage_processes()
+    assert training, "no training process of a queue worker appeared"
+    for pid in training:
+        os.kill(pid, signal.SIGSTOP)
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 1, out
+    assert "seed 0: HUNG" in out and "failed: it hung: no new output for" in out, out
+    assert "Running stage 'train@" in out  # the log shows where it stopped
+    assert "$ dvc repro\n" not in out  # nothing assembled
+    assert not stage_processes()
+    here = project.root.resolve()
+    assert not live_pids(lambda argv, cwd: b"exec-run" in argv and here in cwd.parents)
 
 
 @pytest.mark.slow

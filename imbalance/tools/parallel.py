@@ -39,7 +39,10 @@ github.com/treeverse/dvc):
   task is settled with ``dvc queue kill`` and reported as failed (its temporary copy
   under ``.dvc/tmp/exps/`` stays: DVC's cleanup never ran);
 - a task with no new log output for ``--stall-timeout`` seconds is reported as hung and
-  stopped with ``dvc queue kill`` (SIGINT to the worker's process group);
+  stopped with ``dvc queue kill`` (SIGINT to the worker's process group); a stage that
+  does not end on SIGINT (stopped, stuck in the kernel) is killed with its process tree,
+  since ``dvc queue kill --force`` kills only the exec-run process above it. The
+  workspace's ``dvc repro fetch`` and assembly get the same stall limit;
 - with more than one worker some tasks fail with no log at all (#10673): they are
   reported with what ``dvc queue logs`` says, like any other failure.
 
@@ -63,9 +66,12 @@ anything is queued.
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -89,6 +95,9 @@ MAX_RESTARTS = 3
 #: Seconds a "Running" task may outlive its ``dvc exp exec-run`` process (collecting the
 #: result takes a few seconds) before it counts as orphaned.
 ORPHAN_GRACE_S = 30.0
+#: Seconds a stopped process (a hung experiment, a hung ``dvc repro``) gets to end after
+#: SIGINT, before SIGKILL.
+KILL_GRACE_S = 30.0
 #: Seconds to wait for workers to appear after ``dvc queue start``.
 START_GRACE_S = 20.0
 #: Lines of a failed experiment's log shown in the report.
@@ -249,23 +258,42 @@ class Dvc:
             raise DvcFailed(args, proc)
         return proc.stdout
 
-    def stream(self, *args: str) -> tuple[int, str]:
-        """Run with the output shown as it comes (the assembly); returns (status, output)."""
+    def stream(self, *args: str, stall_timeout: float = 0) -> tuple[int | None, str]:
+        """Run with the output shown as it comes (the fetch, the assembly); returns
+        (status, output), the status None when it hung: no new output for
+        ``stall_timeout`` seconds (0: never wait-limited), after which it was stopped.
+
+        It runs in a session of its own, so that stopping it stops every process it
+        started; an interrupt of this command stops it the same way.
+        """
         say(f"$ dvc {shlex.join(args)}")
         proc = subprocess.Popen(
             [sys.executable, "-m", "dvc", *args],
             cwd=self.root,
             env=self.env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
+            start_new_session=True,
         )
         assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            sys.stdout.write(line)
-            sys.stdout.flush()
+        fd, seen = proc.stdout.fileno(), []
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], stall_timeout or None)
+                if not ready:
+                    stop_session(proc)
+                    return None, "".join(seen)
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                seen.append(decoder.decode(chunk))
+                sys.stdout.write(seen[-1])
+                sys.stdout.flush()
+        except BaseException:
+            stop_session(proc)
+            raise
         return proc.wait(), "".join(seen)
 
     def status(self) -> QueueStatus:
@@ -288,6 +316,18 @@ class DvcFailed(Exception):
         errors = [ln.removeprefix("ERROR:").strip() for ln in lines if ln.startswith("ERROR")]
         reason = errors[-1] if errors else (lines[-1] if lines else "no output")
         super().__init__(f"`dvc {shlex.join(args)}` failed (status {proc.returncode}): {reason}")
+
+
+def stop_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the session ``proc`` leads (DVC's Ctrl-C), then SIGKILL if it lingers."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=KILL_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def say(line: str, *, err: bool = False) -> None:
@@ -344,17 +384,8 @@ def exec_run_alive(root: Path, rev: str) -> bool | None:
     no record yet (the task is being set up), or an end that a live worker recorded and is
     collecting -- not evidence of anything.
     """
-    found = sorted((root / ".dvc" / "tmp" / "exps" / "run").glob(f"{rev}*/{rev}*.json"))
-    if not found:
-        return None
-    try:
-        info = json.loads(found[0].read_text())
-    except (OSError, ValueError):
-        return None
-    if info.get("returncode") is not None:
-        return None
-    pid = info.get("pid")
-    if not isinstance(pid, int):
+    pid = exec_run_pid(root, rev)
+    if pid is None:
         return None
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -368,6 +399,43 @@ def exec_run_alive(root: Path, rev: str) -> bool | None:
             return False
         return True
     return b"exec-run" in argv and stat != "Z"
+
+
+def exec_run_pid(root: Path, rev: str) -> int | None:
+    """The pid dvc-task recorded for task ``rev``'s exec-run process, unless it recorded
+    an end (``returncode``) or nothing yet."""
+    found = sorted((root / ".dvc" / "tmp" / "exps" / "run").glob(f"{rev}*/{rev}*.json"))
+    if not found:
+        return None
+    try:
+        info = json.loads(found[0].read_text())
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    return pid if info.get("returncode") is None and isinstance(pid, int) else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux ``/proc``; elsewhere none are found)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def log_size(root: Path, rev: str) -> int | None:
@@ -509,12 +577,24 @@ def _check_running(dvc: Dvc, task: Task, now: float, stall_timeout: float) -> No
     elif stall_timeout and now - task.log_changed >= stall_timeout:
         task.verdict = f"it hung: no new output for {int(now - task.log_changed)} s"
         say(f"seed {task.seed}: HUNG{_elapsed(task.queued)}; stopping it")
+        pid = exec_run_pid(dvc.root, task.rev)
         dvc.run("queue", "kill", task.name)
-        deadline = time.monotonic() + 30
-        while exec_run_alive(dvc.root, task.rev) and time.monotonic() < deadline:
-            time.sleep(1)
-        if exec_run_alive(dvc.root, task.rev):
-            dvc.run("queue", "kill", "--force", task.name)
+        if not _ended(dvc.root, task.rev, KILL_GRACE_S) and pid is not None:
+            # exec-run ignores SIGINT while its stage runs, and a stage that is stopped or
+            # stuck in the kernel does not take it: the stage's processes are killed, which
+            # lets exec-run record the failure; DVC's --force kills exec-run alone
+            kill_all(descendants(pid))
+            if not _ended(dvc.root, task.rev, KILL_GRACE_S):
+                dvc.run("queue", "kill", "--force", task.name)
+
+
+def _ended(root: Path, rev: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while exec_run_alive(root, rev):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
+    return True
 
 
 def stop(dvc: Dvc, tasks: list[Task]) -> None:
@@ -542,6 +622,16 @@ def report(dvc: Dvc, failed: list[Task], total: int) -> None:
         "command again: every stage that finished is in the run-cache and is not trained again",
         err=True,
     )
+
+
+def streamed_failure(command: str, code: int | None, stall_timeout: float) -> str:
+    """The error line for a ``dvc`` command run in the workspace that failed or hung."""
+    if code is None:
+        return (
+            f"error: `dvc {command}` hung: no new output for {stall_timeout:g} s, so it was "
+            "stopped; its output is above (raise --stall-timeout if it was only slow)"
+        )
+    return f"error: `dvc {command}` failed (status {code}); see its output above"
 
 
 def plan(seeds: Sequence[int], names: dict[int, str], jobs: int) -> list[list[str]]:
@@ -618,17 +708,17 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         say(note)
 
-    # The data is fetched once, here, and the experiments restore it from the run-cache: a
-    # queued experiment runs in a temporary copy under .dvc/tmp/exps/, where a source path
-    # relative to the project root (../shared/...) does not resolve, and N workers would
-    # each fetch and extract the archive.
-    code, _ = dvc.stream("repro", "fetch")
-    if code != 0:
-        say(f"error: `dvc repro fetch` failed (status {code}); see its output above", err=True)
-        return 1
     tasks = [Task(seed, names[seed]) for seed in seeds]
     _sigterm_as_interrupt()
     try:
+        # The data is fetched once, here, and the experiments restore it from the
+        # run-cache: a queued experiment runs in a temporary copy under .dvc/tmp/exps/,
+        # where a source path relative to the project root (../shared/...) does not
+        # resolve, and N workers would each fetch and extract the archive.
+        code, _ = dvc.stream("repro", "fetch", stall_timeout=args.stall_timeout)
+        if code != 0:
+            say(streamed_failure("repro fetch", code, args.stall_timeout), err=True)
+            return 1
         for cmd in plan(seeds, names, jobs)[2 : 2 + len(seeds)]:
             dvc.check(*cmd)
         dvc.check("queue", "start", "--jobs", str(jobs))
@@ -652,11 +742,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     say(f"all {len(tasks)} seed(s) finished; assembling the study in the workspace")
-    code, output = dvc.stream("repro")
+    code, output = dvc.stream("repro", stall_timeout=args.stall_timeout)
     assembly = parse_repro(output)
     dvc.run("queue", "remove", *names.values())
     if code != 0:
-        say(f"error: `dvc repro` failed (status {code}); see its output above", err=True)
+        say(streamed_failure("repro", code, args.stall_timeout), err=True)
         return 1
     say(
         f"assembled: {len(assembly.restored)} stage(s) restored from the run-cache, "
