@@ -95,7 +95,7 @@ MAX_RESTARTS = 3
 #: Seconds a "Running" task may outlive its ``dvc exp exec-run`` process (collecting the
 #: result takes a few seconds) before it counts as orphaned.
 ORPHAN_GRACE_S = 30.0
-#: Seconds a stopped process (a hung experiment, a hung ``dvc repro``) gets to end after
+#: Seconds a process being stopped (a hung experiment, a hung ``dvc repro``) gets to end after
 #: SIGINT, before SIGKILL.
 KILL_GRACE_S = 30.0
 #: Seconds to wait for workers to appear after ``dvc queue start``.
