@@ -343,6 +343,51 @@ def test_report_opens_with_ceiling_best_claims_protocol_and_data() -> None:
     assert head[4] == "- Data: `x.tar.gz` (a copy; see below)"
 
 
+def test_undefined_precision_is_averaged_over_the_seeds_where_it_is_defined() -> None:
+    """Issue 23: precision without a positive prediction is None in the run file; the mean
+    is over the defined seeds, and every view says on how many; none defined stays n/a."""
+    seeds = [0, 1, 2, 3, 4]
+    table = {  # recall per seed (of 100 positives, FP 5 each) and AUC per seed
+        "baseline": ([0.0, 0.02, 0.0, 0.03, 0.01], [0.80, 0.78, 0.82, 0.79, 0.81]),
+        "class_weight": ([0.80, 0.78, 0.82, 0.79, 0.81], [0.90, 0.91, 0.89, 0.90, 0.92]),
+        "oversample": ([0.70, 0.69, 0.73, 0.71, 0.72], [0.90, 0.90, 0.90, 0.89, 0.91]),
+    }
+    params = make_params(seeds, remedies={r: STUDY[r] for r in table}, retrain={})
+    runs = make_runs(table, seeds)
+    # evaluate writes None for a run without a positive prediction; run_file's counts
+    # always hold 5 FP, so the undefined seeds are set by hand
+    for s in (0, 2):
+        runs["baseline"][s]["test"] = {**runs["baseline"][s]["test"], "precision": None}
+    for s in seeds:  # never defined
+        runs["oversample"][s]["test"] = {**runs["oversample"][s]["test"], "precision": None}
+    st = compare.statistics(params, runs)
+    cell = st["remedies"]["baseline"]["test.precision"]
+    by_hand = (2 / 7 + 3 / 8 + 1 / 6) / 3  # TP / (TP + 5) on seeds 1, 3, 4
+    assert cell["n"] == 3 and cell["mean"] == pytest.approx(by_hand)
+    assert st["remedies"]["oversample"]["test.precision"]["mean"] is None
+    assert compare.remedy_metrics(st)["baseline"]["precision"] == round(by_hand, 4)
+    assert compare.remedy_metrics(st)["oversample"]["precision"] is None
+    manifest = {"source": "x", "sha256": "", "kind": "image-folder"}
+    md = compare.comparison_markdown(
+        params, st, runs, manifest, claims.check_claims(params, st, runs)
+    )
+    header = next(ln for ln in md.splitlines() if ln.startswith("| remedy | ROC AUC"))
+    column = [c.strip() for c in header.strip("|").split("|")].index("precision")
+
+    def cells(remedy: str) -> list[str]:
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| `{remedy}` | 0."))
+        return [c.strip() for c in row.strip("|").split("|")]
+
+    assert cells("baseline")[column].startswith(f"{by_hand:.3f} [")
+    assert cells("baseline")[column].endswith("] (3 of 5 seeds)")
+    assert cells("oversample")[column] == "n/a"
+    assert "(5 of 5" not in md and "averaged over the seeds where it is defined" in md
+    # a paired difference defined on fewer seeds says so too
+    pair = stats.paired([0.5, None, 0.7, 0.6, None], [0.4, 0.5, 0.5, 0.5, 0.5], 0.95, 200)
+    lines = compare._paired_table({"r": {k: pair for k, _ in compare.PAIRED}}, "ref", "none", 5)
+    assert "| +0.133 (3 of 5 seeds) |" in lines[2]
+
+
 def test_budget_table_gives_mean_steps_and_doubles_the_passes_of_sam() -> None:
     seeds = [0, 1, 2]
     params = make_params(seeds, remedies={**STUDY, "sharp": {"sam": 0.05}})
@@ -609,14 +654,28 @@ def test_compare_names_a_missing_run(tmp_path: Path) -> None:
         runs_mod.load_runs(params, Layout(tmp_path))
 
 
-def test_describe_source_never_passes_a_copy_for_the_original() -> None:
-    official = {"sha256": compare.OFFICIAL_SHA256, "kind": "cifar10-python", "source": "u"}
-    jpeg = {"sha256": compare.JPEG_COPY_SHA256, "kind": "image-folder", "source": "j"}
-    other = {"sha256": "00" * 32, "kind": "cifar10-python", "source": "x"}
-    assert compare.describe_source(official).startswith("the official CIFAR-10")
-    assert "offline JPEG re-encoding" in compare.describe_source(jpeg)
-    assert "NOT the official archive" in compare.describe_source(jpeg)
-    assert "not the official archive's" in compare.describe_source(other)
+def test_describe_source_takes_the_identities_from_params() -> None:
+    """Which archive is the official one is the SHA-256 params.yaml declares for
+    data.sources.official, not a constant in the code: with other declared hashes, the
+    real official hash (copied here from cs.toronto.edu's page) is an unknown copy."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"]["sources"]["official"]["sha256"] = "11" * 32
+    raw["data"]["sources"]["jpeg_offline"]["sha256"] = "22" * 32
+    params = parse(raw)
+    official = {"sha256": "11" * 32, "kind": "cifar10-python", "source": "u"}
+    jpeg = {"sha256": "22" * 32, "kind": "image-folder", "source": "j"}
+    real = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+    other = {"sha256": real, "kind": "cifar10-python", "source": "x"}
+    assert compare.describe_source(params, official).startswith("the official CIFAR-10")
+    assert compare.is_official(params, official) and not compare.is_official(params, jpeg)
+    assert "offline JPEG re-encoding" in compare.describe_source(params, jpeg)
+    assert "NOT the official archive" in compare.describe_source(params, jpeg)
+    assert "not the official archive's" in compare.describe_source(params, other)
+    assert not compare.is_official(params, other)
+    assert not compare.is_official(params, {"sha256": "", "kind": "image-folder"})
+    # ... and the stage declares what it reads, so a changed hash re-runs the report
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["compare"]
+    assert "data.sources" in stage["params"]
 
 
 # ---------------------------------------------------------------------------- sweep

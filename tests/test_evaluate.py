@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from imbalance.analysis import evaluate as ev
+from imbalance.analysis.metrics import REGISTRY
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params, parse
@@ -69,11 +70,14 @@ def test_threshold_is_inclusive_like_roc_curve() -> None:
     assert ev.split_metrics(np.array([0, 1]), np.array([0.2, 0.5]), 0.5)["tp"] == 1
 
 
-def test_never_predicting_positive_gives_zeros_without_warning() -> None:
+def test_never_predicting_positive_leaves_precision_undefined_without_warning() -> None:
+    """Precision is TP / (TP + FP) = 0 / 0 with no positive prediction: undefined, so null
+    (an average over seeds must not take it for 0); recall 0 / 4 and F1 = 2TP / (2TP + FP +
+    FN) = 0 / 4 are defined and 0; MCC's zero denominator is scikit-learn's documented 0."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning would fail the test
         m = ev.split_metrics(Y, np.full(Y.shape, 0.2), 0.5)
-    assert m["precision"] == 0.0
+    assert m["precision"] is None
     assert m["recall"] == 0.0
     assert m["f1"] == 0.0
     assert m["mcc"] == 0.0
@@ -88,9 +92,12 @@ def test_one_class_only_gives_null_with_a_note() -> None:
         m = ev.split_metrics(np.zeros(4, int), np.array([0.1, 0.6, 0.2, 0.3]), 0.5)
     assert m["roc_auc"] is None
     assert m["pr_auc"] is None
-    assert "only class 0" in m["note"]
+    assert m["note"] == (
+        "only class 0 present in y_true: roc_auc, pr_auc, balanced_accuracy and mcc are undefined"
+    )
     assert (m["fp"], m["tn"]) == (1, 3)
-    assert m["precision"] == 0.0 and m["recall"] == 0.0
+    # TP 0 of FP 1 predicted positives: precision 0/1 = 0; no positive image: recall 0/0
+    assert m["precision"] == 0.0 and m["recall"] is None
 
 
 def test_choose_threshold_by_hand() -> None:
@@ -230,7 +237,7 @@ def test_evaluate_seed_writes_deterministic_files(tmp_path: Path) -> None:
         "best_step",
         "images_seen",
     }
-    assert set(run["test"]) == set(ev.METRICS)
+    assert set(run["test"]) == {m.name for m in REGISTRY}
     assert run["train"]["tp"] + run["train"]["fn"] == 6  # the imbalanced training set
     balanced = json.loads((metrics / "balanced.json").read_text())
     assert balanced["train"]["tp"] + balanced["train"]["fn"] == 60  # the balanced one

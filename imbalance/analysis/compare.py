@@ -7,7 +7,7 @@ Writes (the ``compare`` stage):
 
 - ``metrics/remedies/<remedy>.json``: the declared ``dvc metrics``, one small flat file
   per remedy so that ``dvc metrics show`` prints one row per remedy with a handful of
-  columns (:data:`KEY_METRICS`, means over seeds) and ``dvc metrics diff`` stays
+  columns (the registry's ``dvc_metrics`` view, means over seeds) and ``dvc metrics diff`` stays
   readable; everything else lives in
 - ``metrics/statistics.json``: mean, sd and bootstrap interval per remedy and metric, the
   paired comparisons against ``compare.reference`` and against the best remedy (the
@@ -29,9 +29,9 @@ import json
 import sys
 from typing import Any
 
-from imbalance.analysis import text
+from imbalance.analysis import metrics, text
 from imbalance.analysis.claims import check_claims
-from imbalance.analysis.evaluate import CHOSEN_ON, METRICS, TRAINING_RECORD
+from imbalance.analysis.evaluate import CHOSEN_ON, TRAINING_RECORD
 from imbalance.analysis.runs import (
     Runs,
     load_runs,
@@ -54,24 +54,18 @@ from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.layout import Layout
 from imbalance.params import Params, Retrain
 
-#: Metrics at the tuned threshold (the threshold-free ones equal the 0.5 ones).
-TUNED_METRICS = tuple(m for m in METRICS if m not in ("roc_auc", "pr_auc"))
-#: Every statistic is computed for these keys (``<where>.<metric>``).
-KEYS = (
-    *(f"test.{m}" for m in METRICS),
-    *(f"tuned.{m}" for m in TUNED_METRICS),
-    "tuned.value",
-)
-LOWER_IS_BETTER = {"fp", "fn"}
+#: Every statistic is computed for these keys (``<at>.<metric>``, :mod:`.metrics`).
+KEYS = metrics.stat_keys()
 #: The paired tests the report prints (key, label): the family the p-values are adjusted over.
-PAIRED = (
-    ("test.roc_auc", "ROC AUC"),
-    ("test.recall", "recall"),
-    ("tuned.balanced_accuracy", "bal. acc. @t"),
-)
-#: SHA-256 of two archives whose identity the report states in words.
-OFFICIAL_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
-JPEG_COPY_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
+PAIRED = tuple((c.key, metrics.label(c, "paired")) for c in metrics.columns("paired"))
+#: The entry of ``data.sources`` that is the official archive (its SHA-256 says which data
+#: is the original); the others are copies.
+OFFICIAL_SOURCE = "official"
+#: What the report says about a declared copy it knows, by its ``data.sources`` name; the
+#: identity is the SHA-256 declared there, never a constant here.
+KNOWN_COPIES = {
+    "jpeg_offline": "an offline JPEG re-encoding of CIFAR-10 (image folders, quality-75 JPEG)",
+}
 
 
 # ------------------------------------------------------------------------ statistics
@@ -205,14 +199,8 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
 
 #: The columns of ``dvc metrics show``: (column, statistics key). Short names keep a
 #: row under 120 characters.
-KEY_METRICS = (
-    ("roc_auc", "test.roc_auc"),
-    ("pr_auc", "test.pr_auc"),
-    ("precision", "test.precision"),
-    ("recall", "test.recall"),
-    ("bal_acc", "test.balanced_accuracy"),
-    ("recall_tuned", "tuned.recall"),
-    ("bal_acc_tuned", "tuned.balanced_accuracy"),
+KEY_METRICS = tuple(
+    (metrics.label(c, "dvc_metrics"), c.key) for c in metrics.columns("dvc_metrics")
 )
 
 
@@ -231,17 +219,35 @@ def remedy_metrics(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- report
 
 
-def describe_source(manifest: dict[str, Any]) -> str:
-    """Where the images came from, in words: never let a copy pass for the original."""
+def declared_source(params: Params, sha: str) -> str | None:
+    """The ``data.sources`` entry whose declared SHA-256 is ``sha``, if any."""
+    found = [n for n, s in params.data.sources.items() if sha and s.sha256 == sha]
+    return found[0] if found else None
+
+
+def is_official(params: Params, manifest: dict[str, Any]) -> bool:
+    """Whether the fetched archive is the official one, by the SHA-256 that params.yaml
+    declares for ``data.sources.official``."""
+    return declared_source(params, str(manifest.get("sha256", ""))) == OFFICIAL_SOURCE
+
+
+def describe_source(params: Params, manifest: dict[str, Any]) -> str:
+    """Where the images came from, in words: never let a copy pass for the original.
+
+    Identities are the SHA-256 values of ``data.sources`` in params.yaml (declared in the
+    compare stage's ``params:``), so a source re-published with another hash is named as
+    an unknown copy rather than passed off as a known one.
+    """
     sha = str(manifest.get("sha256", ""))
     kind = str(manifest.get("kind", ""))
     source = manifest.get("source", "?")
     facts = f"source `{source}`, kind `{kind}`, SHA-256 `{sha or 'not recorded'}`"
-    if sha == OFFICIAL_SHA256:
+    name = declared_source(params, sha)
+    if name == OFFICIAL_SOURCE:
         return f"the official CIFAR-10 python archive, SHA-256 verified ({facts})"
-    if sha == JPEG_COPY_SHA256:
+    if name in KNOWN_COPIES:
         return (
-            "an offline JPEG re-encoding of CIFAR-10 (image folders, quality-75 JPEG) \u2014 "
+            f"{KNOWN_COPIES[name]} \u2014 "
             f"**NOT the official archive**; numbers are close to, not equal to, results on "
             f"the official data ({facts})"
         )
@@ -250,26 +256,27 @@ def describe_source(manifest: dict[str, Any]) -> str:
     return f"a copy of CIFAR-10 whose SHA-256 is not the official archive's ({facts})"
 
 
-def _cell(d: dict[str, Any], digits: int, bold: bool) -> str:
-    """``mean [low, high]`` (the interval whole: it is not symmetric), bold if the best."""
+def defined_on(n: int | None, n_seeds: int | None) -> str:
+    """`` (3 of 5 seeds)`` when a metric is defined on fewer seeds than the study ran."""
+    if n is None or n_seeds is None or n >= n_seeds:
+        return ""
+    return f" ({n} of {n_seeds} seed{'s' if n_seeds != 1 else ''})"
+
+
+def _cell(d: dict[str, Any], digits: int, bold: bool, n_seeds: int | None = None) -> str:
+    """``mean [low, high]`` (the interval whole: it is not symmetric), bold if the best,
+    with the number of seeds it is defined on when that is not all of them: an undefined
+    value (precision without a positive prediction) is left out of the mean, not 0."""
     if d["mean"] is None:
         return "n/a"
     cell = text.mean_ci(d, digits) if d["ci_low"] is not None else f"{d['mean']:.{digits}f}"
-    return f"**{cell}**" if bold else cell
+    cell = f"**{cell}**" if bold else cell
+    return cell + defined_on(d.get("n"), n_seeds)
 
 
-TABLE = (  # (key, header, digits, bold-able)
-    ("test.roc_auc", "ROC AUC", 3, True),
-    ("test.pr_auc", "PR AUC", 3, True),
-    ("test.precision", "precision", 3, True),
-    ("test.recall", "recall", 3, True),
-    ("test.balanced_accuracy", "bal. acc.", 3, True),
-    ("test.fn", "FN", 1, True),
-    ("test.fp", "FP", 1, True),
-    ("tuned.value", "tuned t", 3, False),
-    ("tuned.recall", "recall @t", 3, True),
-    ("tuned.precision", "precision @t", 3, True),
-    ("tuned.balanced_accuracy", "bal. acc. @t", 3, True),
+TABLE = tuple(  # (key, header, digits, bold-able)
+    (c.key, metrics.label(c, "table"), c.digits, c.metric is not None)
+    for c in metrics.columns("table")
 )
 ADJUST_NAMES = {"holm": "Holm", "bh": "BH", "none": "none"}
 
@@ -281,11 +288,12 @@ def _best(per: dict[str, dict[str, Any]], key: str, ceiling: list[str]) -> float
     ]
     if not means:
         return None
-    metric = key.split(".", 1)[1]
-    return min(means) if metric in LOWER_IS_BETTER else max(means)
+    return min(means) if metrics.lower_is_better(key) else max(means)
 
 
-def _paired_table(comparisons: dict[str, Any], other: str, method: str) -> list[str]:
+def _paired_table(
+    comparisons: dict[str, Any], other: str, method: str, n_seeds: int | None = None
+) -> list[str]:
     adj = method != "none"
     name = ADJUST_NAMES[method]
     head = (
@@ -306,7 +314,7 @@ def _paired_table(comparisons: dict[str, Any], other: str, method: str) -> list[
             cells = [
                 f"`{remedy}`",
                 label,
-                text.signed(p["mean_diff"]),
+                text.signed(p["mean_diff"]) + defined_on(p.get("n"), n_seeds),
                 text.ci(p),
                 boot,
                 d_z,
@@ -411,11 +419,12 @@ def _summary(
     per, ceiling, best = stats["remedies"], stats["ceiling"], stats["best"]
 
     def auc(remedy: str) -> str:
-        return f"`{remedy}`: test ROC AUC {_cell(per[remedy]['test.roc_auc'], 3, False)}"
+        cell = _cell(per[remedy]["test.roc_auc"], 3, False, len(stats["seeds"]))
+        return f"`{remedy}`: test ROC AUC {cell}"
 
     verdicts = ", ".join(f"({c['id']}) {c['verdict']}" for c in claims) or "none checked"
     source = str(manifest.get("source", "?"))
-    kind = "the official archive" if manifest.get("sha256") == OFFICIAL_SHA256 else "a copy"
+    kind = "the official archive" if is_official(params, manifest) else "a copy"
     t = params.train
     stopping = (
         f"early stopping after {t.early_stopping.patience} steps without improvement"
@@ -462,6 +471,14 @@ def comparison_markdown(
         else "single values (n=1: no intervals)"
     )
     ceiling_names = ", ".join(f"`{r}`" for r in ceiling)
+    lower = [h for key, h, _, _ in TABLE if metrics.lower_is_better(key)]
+    lowest = f"; lowest for {' and '.join(lower)}" if lower else ""
+    partly = (
+        " A metric undefined on some seeds (precision without any positive prediction) is "
+        "averaged over the seeds where it is defined, and the cell says on how many."
+        if any(cell["n"] < n for p in per.values() for cell in p.values())
+        else ""
+    )
     out = [
         f"# Comparative study: {neg} vs {pos}",
         "",
@@ -469,15 +486,15 @@ def comparison_markdown(
         "",
         *_summary(params, stats, claims, protocols, manifest),
         "",
-        f"- **Data**: {describe_source(manifest)}.",
+        f"- **Data**: {describe_source(params, manifest)}.",
         f"- **Classes**: `{neg}` = negative (label 0, the majority); `{pos}` = positive "
         "(label 1, the minority); precision, recall, FN and FP are about the positive class.",
         f"- **Training sets**: imbalanced {sp.n_majority} / {sp.n_minority} "
         f"(imbalance ratio {sp.n_majority / sp.n_minority:g}:1), balanced "
         f"{sp.n_majority} / {sp.n_majority}; test set {n_neg} {neg} / {n_pos} {pos}.",
         f"- **Validation protocol**: {'; '.join(protocols)}.",
-        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}). Cells: {cells}. **Bold**: the "
-        "best mean of the column (highest; lowest for FN and FP) among the remedies that are "
+        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}). Cells: {cells}.{partly} **Bold**: "
+        f"the best mean of the column (highest{lowest}) among the remedies that are "
         "not the ceiling.",
         f"- **Thresholds**: {params.evaluate.threshold} (fixed, as in the study) and t, chosen "
         f"per run on the {CHOSEN_ON[sp.validation]}{' (!)' if sp.validation == 'test' else ''} "
@@ -510,7 +527,7 @@ def comparison_markdown(
                 and best[key] is not None
                 and round(mean, digits) == round(best[key], digits)
             )
-            row.append(_cell(p[key], digits, is_best))
+            row.append(_cell(p[key], digits, is_best, n))
         out.append("| " + " | ".join(row) + " |")
 
     ref, top = stats["reference"], stats["best"]
@@ -537,7 +554,7 @@ def comparison_markdown(
         "",
         f"### Against the reference `{ref}`",
         "",
-        *_paired_table(stats["paired"]["reference"], ref, method),
+        *_paired_table(stats["paired"]["reference"], ref, method, n),
     ]
     if top is not None:
         out += [
@@ -554,7 +571,7 @@ def comparison_markdown(
             "",
             "<details><summary>table</summary>",
             "",
-            *_paired_table(stats["paired"]["best"], top, method),
+            *_paired_table(stats["paired"]["best"], top, method, n),
             "",
             "</details>",
         ]
@@ -568,7 +585,7 @@ def comparison_markdown(
             "",
             "<details><summary>table</summary>",
             "",
-            *_paired_table(stats["paired"][f"against {other}"], other, method),
+            *_paired_table(stats["paired"][f"against {other}"], other, method, n),
             "",
             "</details>",
         ]

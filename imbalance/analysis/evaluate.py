@@ -20,8 +20,9 @@ What it writes, per seed:
 
 Conventions: label 1 is ``classes.positive``; a sample is predicted positive when its
 probability is ``>= threshold`` (the same convention as ``sklearn.metrics.roc_curve``, so
-a threshold read off a curve means what the metrics mean). Metrics that are undefined
-(ROC AUC with one class present) are ``null`` with a note, never an exception.
+a threshold read off a curve means what the metrics mean). The metrics are those of
+:mod:`imbalance.analysis.metrics`; one that is undefined for a run (precision with no
+positive prediction, ROC AUC with one class present) is ``null``, never 0 or an exception.
 """
 
 from __future__ import annotations
@@ -33,27 +34,12 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from imbalance.analysis.metrics import REGISTRY, compute
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, load_npz, write_json, write_text
 from imbalance.layout import Layout
 from imbalance.params import Params
 
-#: Metrics of every split, in the order the comparison table uses.
-METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "precision",
-    "recall",
-    "f1",
-    "balanced_accuracy",
-    "mcc",
-    "accuracy",
-    "tp",
-    "fp",
-    "tn",
-    "fn",
-)
-COUNTS = ("tp", "fp", "tn", "fn")
 #: What the training stage records of its run (predictions file -> metrics file): optimizer
 #: steps run, the step of the kept weights, training images fed. Steps, not epochs, so that
 #: remedies with different samplers compare (their epochs differ 70-fold).
@@ -73,44 +59,29 @@ def predict(prob: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def split_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Every metric of one split at ``threshold``, computed by scikit-learn.
+    """Every metric of :data:`~imbalance.analysis.metrics.REGISTRY` for one split at ``threshold``.
 
-    ``zero_division=0`` everywhere: a model that never predicts the positive class has
-    precision 0 and recall 0 (the study's baseline does exactly that), which must be a
-    number in the table, not an exception or a warning. Threshold-free metrics that are
-    undefined because ``y_true`` holds one class only become ``None`` with a note.
+    Undefined stays undefined: precision with no positive prediction (the study's baseline
+    on some seeds), recall with no positive image, and the metrics that compare the two
+    classes when ``y_true`` holds one class are ``None`` (JSON ``null``), never a made-up 0
+    that an average over seeds would take for a number; the one-class case adds a note.
+    Rates are rounded to :data:`DIGITS` decimals, counts are ints.
     """
     y_true = np.asarray(y_true).astype(np.int8)
     prob = np.asarray(prob, dtype=np.float64)
     if y_true.shape != prob.shape:
         raise ValueError(f"{y_true.shape[0]} labels but {prob.shape[0]} predictions")
     y_pred = predict(prob, threshold)
-    tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel())
-    out: dict[str, Any] = {
-        "precision": _round(skm.precision_score(y_true, y_pred, zero_division=0)),
-        "recall": _round(skm.recall_score(y_true, y_pred, zero_division=0)),
-        "f1": _round(skm.f1_score(y_true, y_pred, zero_division=0)),
-        "accuracy": _round(skm.accuracy_score(y_true, y_pred)),
-        "tp": tp,
-        "fp": fp,
-        "tn": tn,
-        "fn": fn,
-    }
+    out: dict[str, Any] = {}
+    for metric in REGISTRY:
+        value = compute(metric, y_true, prob, y_pred)
+        out[metric.name] = value if value is None or metric.is_count else _round(value)
     if len(np.unique(y_true)) < 2:
-        # ROC AUC, average precision, balanced accuracy and MCC compare the two classes;
-        # with one class present scikit-learn warns and returns a made-up value.
-        out.update(roc_auc=None, pr_auc=None, balanced_accuracy=None, mcc=None)
+        *head, last = [m.name for m in REGISTRY if m.needs_both_classes]
         out["note"] = (
             f"only class {int(y_true[0]) if y_true.size else '-'} present in y_true: "
-            "roc_auc, pr_auc, balanced_accuracy and mcc are undefined"
+            f"{', '.join(head)} and {last} are undefined"
         )
-        return out
-    out.update(
-        roc_auc=_round(skm.roc_auc_score(y_true, prob)),
-        pr_auc=_round(skm.average_precision_score(y_true, prob)),
-        balanced_accuracy=_round(skm.balanced_accuracy_score(y_true, y_pred)),
-        mcc=_round(skm.matthews_corrcoef(y_true, y_pred)),
-    )
     return out
 
 

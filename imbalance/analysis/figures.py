@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
+from imbalance.analysis import metrics
 from imbalance.params import Params
 
 DPI = 120
@@ -194,12 +195,8 @@ def roc_test(
     _save(fig, path)
 
 
-BAR_METRICS = (
-    ("test.roc_auc", "ROC AUC"),
-    ("test.precision", "precision"),
-    ("test.recall", "recall"),
-    ("tuned.recall", "recall @ tuned t"),
-)
+#: (statistics key, label) of the bars: the registry's ``bars`` view.
+BAR_METRICS = tuple((c.key, metrics.label(c, "bars")) for c in metrics.columns("bars"))
 #: A bar shorter than this (in axis units) gets its value written next to it.
 SHORT_BAR = 0.02
 
@@ -220,13 +217,14 @@ def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
     colors = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
     lo_all, hi_all = [0.0], [1.0]
     for j, (key, label) in enumerate(BAR_METRICS):
+        color = colors[j % len(colors)]
         cells = [per[r][key] for r in remedies]
         missing = np.array([c["mean"] is None for c in cells])
         means = np.array([np.nan if c["mean"] is None else c["mean"] for c in cells])
         lows = np.array([np.nan if c["ci_low"] is None else c["ci_low"] for c in cells])
         highs = np.array([np.nan if c["ci_high"] is None else c["ci_high"] for c in cells])
         pos = y - 0.4 + height * (j + 0.5)
-        ax.barh(pos, np.nan_to_num(means), height=height * 0.92, color=colors[j], label=label)
+        ax.barh(pos, np.nan_to_num(means), height=height * 0.92, color=color, label=label)
         has = ~np.isnan(lows)  # n=1: no interval, so no (zero-length) error bar either
         if has.any():
             err = np.vstack([means[has] - lows[has], highs[has] - means[has]])
@@ -239,7 +237,7 @@ def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
         short = ~missing & (np.abs(np.nan_to_num(means)) < SHORT_BAR)
         if short.any():
             ax.plot(
-                means[short], pos[short], ls="none", marker="D", ms=4, color=colors[j],
+                means[short], pos[short], ls="none", marker="D", ms=4, color=color,
                 markeredgecolor="0.15", markeredgewidth=0.6, zorder=4,
             )  # fmt: skip
         for m, p, h, is_short, is_missing in zip(means, pos, highs, short, missing, strict=True):

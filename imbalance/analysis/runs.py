@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from imbalance.analysis import metrics
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
@@ -56,13 +57,6 @@ def series(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | 
     return [value(runs[remedy][s], key) for s in seeds]
 
 
-#: Metrics in [-1, 1]; every other non-count metric (rates, AUCs, thresholds) is in [0, 1].
-SIGNED = {"mcc"}
-#: Counts of the positive test images (their range is [0, positives]), the rest of negatives.
-OF_POSITIVES = {"tp", "fn"}
-OF_NEGATIVES = {"tn", "fp"}
-
-
 def value_range(runs: Runs, key: str) -> tuple[float, float]:
     """The range a key's values cannot leave: [0, 1] for a rate, [0, n] for a count.
 
@@ -70,13 +64,14 @@ def value_range(runs: Runs, key: str) -> tuple[float, float]:
     ``n`` is the number of test images of the class the count is about, read from the
     runs' confusion counts (the same test set for every run, so the largest is the one).
     """
-    metric = key.split(".", 1)[1]
-    if metric in SIGNED:
+    metric = metrics.metric_of(key)  # None: the tuned threshold, in [0, 1]
+    if metric is not None and metric.range == "signed":
         return -1.0, 1.0
-    if metric in OF_POSITIVES | OF_NEGATIVES:
-        first, second = ("tp", "fn") if metric in OF_POSITIVES else ("tn", "fp")
+    if metric is not None and metric.is_count:
+        # the class's test images: every count of that class summed (tp + fn, tn + fp)
+        same = [m.name for m in metrics.REGISTRY if m.range == metric.range]
         totals = [
-            run["test"][first] + run["test"][second] for r in runs.values() for run in r.values()
+            sum(run["test"][name] for name in same) for r in runs.values() for run in r.values()
         ]
         return 0.0, float(max(totals, default=0))
     return 0.0, 1.0

@@ -43,17 +43,14 @@ from typing import Any
 
 import numpy as np
 
+from imbalance.analysis import metrics
 from imbalance.cli import UserError
 from imbalance.files import write_json, write_with
 from imbalance.layout import Layout
 
 SWEEP_KEYS = frozenset({"split.n_minority", "split.n_majority"})
-#: (key in statistics.json's ``remedies.<remedy>``, label)
-SWEEP_METRICS = (
-    ("test.roc_auc", "test ROC AUC"),
-    ("test.recall", "test recall at the fixed threshold"),
-    ("tuned.recall", "test recall at the validation-tuned threshold"),
-)
+#: (key in statistics.json's ``remedies.<remedy>``, label): the registry's ``sweep`` view.
+SWEEP_METRICS = tuple((c.key, metrics.label(c, "sweep")) for c in metrics.columns("sweep"))
 DEFAULT_CONFIDENCE = 0.95
 STATISTICS = Layout().statistics.as_posix()
 

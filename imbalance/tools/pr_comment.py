@@ -15,7 +15,13 @@ committed, in one table of remedy x key metric, base -> head:
   half the width of head's 95% interval over seeds, ``metrics/statistics.json``): a change
   smaller than how much the same code moves from one seed to the next is not a finding;
 - the data source and the seeds of each side, since a difference in either changes every
-  number.
+  number;
+- the params that differ between the two sides' ``params.yaml`` (base -> head, one row per
+  leaf key, e.g. ``train.early_stopping.patience``), so a reviewer sees what explains the
+  moves without running ``dvc params diff``.
+
+The metrics, their labels and their order are the ``pr_comment`` view of
+:mod:`imbalance.analysis.metrics`.
 
 The full report (``dvc metrics diff``, ``dvc params diff``, every plot of both revisions:
 :mod:`imbalance.tools.report`) is too large for a comment; CI uploads it as an artifact.
@@ -32,15 +38,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from imbalance.analysis import metrics
 from imbalance.cli import UserError
 from imbalance.tools.lockcheck import STALE_HEADLINE
 
-#: (statistics.json key, summary.json path, column title)
-METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("test.roc_auc", ("roc_auc",), "test ROC AUC"),
-    ("test.recall", ("recall",), "test recall @0.5"),
-    ("tuned.balanced_accuracy", ("tuned", "balanced_accuracy"), "bal. acc. @tuned t"),
+#: (statistics.json key, summary.json path, column title): the registry's ``pr_comment``
+#: view (summary.json, the older layout, keeps tuned metrics under ``tuned``).
+METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
+    (
+        c.key,
+        (c.metric.name,) if c.at == "test" else ("tuned", c.metric.name),
+        metrics.label(c, "pr_comment"),
+    )
+    for c in metrics.columns("pr_comment")
+    if c.metric is not None
 )
+#: At most this many changed params are listed (a sweep of remedies can change hundreds).
+MAX_PARAMS = 40
+#: A param value longer than this is cut (a list of 50 seeds says little in a cell).
+MAX_VALUE = 60
+#: Marks a key that one side's params.yaml does not have.
+ABSENT = object()
 #: GitHub rejects comments above 65,536 characters; keep a margin for the footer.
 MAX_CHARS = 60_000
 WATERMARK = "<!-- imbalance:pr-comment -->"
@@ -62,6 +82,8 @@ class Results:
     seeds: list[int] | None = None
     n_seeds: int | None = None
     data_source: str | None = None
+    #: params.yaml flattened to dotted leaf keys; None when the side has no params.yaml.
+    params: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------- reading
@@ -128,6 +150,13 @@ def read_results(where: str, root: Path = Path(".")) -> Results:
                     results.remedies.setdefault(remedy, {})[key] = Value(node)
     if results.seeds is not None:
         results.n_seeds = len(results.seeds)
+    params_text = _read(where, "params.yaml", root)
+    if params_text is not None:
+        try:
+            loaded = yaml.safe_load(params_text)
+        except yaml.YAMLError as err:
+            raise UserError(f"{where}: params.yaml is not valid YAML ({err})") from None
+        results.params = flatten(loaded if isinstance(loaded, dict) else {})
     comparison = _read(where, "metrics/comparison.md", root) or ""
     line = next((ln for ln in comparison.splitlines() if ln.startswith("- **Data**")), "")
     source = re.search(r"source `([^`]+)`", line)
@@ -140,6 +169,66 @@ def read_results(where: str, root: Path = Path(".")) -> Results:
         found = re.search(r"^\s+source: (\S+)", lock, flags=re.MULTILINE)
         results.data_source = f"`{found[1]}`" if found else None
     return results
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"batch_size": 64}}`` -> ``{"train.batch_size": 64}``; lists are leaves
+    (``seeds: [0, 1, 2]`` is one param, as ``dvc params diff`` shows it)."""
+    out: dict[str, Any] = {}
+    for name, value in tree.items():
+        dotted = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{dotted}."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def params_changes(base: dict[str, Any], head: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, base value, head value) of every leaf that differs, :data:`ABSENT` where a
+    side lacks it; in params.yaml's order (head's keys first, then those only in base)."""
+    keys = list(head) + [k for k in base if k not in head]
+    out = []
+    for k in keys:
+        b, h = base.get(k, ABSENT), head.get(k, ABSENT)
+        if b is ABSENT or h is ABSENT or b != h or type(b) is not type(h):
+            out.append((k, b, h))
+    return out
+
+
+def _param_value(value: Any) -> str:
+    if value is ABSENT:
+        return "\u2014"
+    shown = value if isinstance(value, str) else json.dumps(value)
+    if len(shown) > MAX_VALUE:
+        shown = shown[: MAX_VALUE - 1] + "\u2026"
+    return "`" + shown.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def params_section(base: Results, head: Results) -> list[str]:
+    """The changed params, base -> head, or why they cannot be shown."""
+    missing = [side.label for side in (base, head) if side.params is None]
+    if missing:
+        return [
+            f"**Params**: no params.yaml on {' and '.join(f'`{m}`' for m in missing)}; "
+            "changes not shown.",
+            "",
+        ]
+    assert base.params is not None and head.params is not None
+    changes = params_changes(base.params, head.params)
+    if not changes:
+        return ["**Params**: params.yaml is the same on both sides.", ""]
+    lines = [
+        f"**Params changed** ({len(changes)}, params.yaml base \u2192 head; \u2014 = absent):",
+        "",
+        "| param | base | head |",
+        "|---|---|---|",
+    ]
+    for k, b, h in changes[:MAX_PARAMS]:
+        lines.append(f"| `{k}` | {_param_value(b)} | {_param_value(h)} |")
+    if len(changes) > MAX_PARAMS:
+        lines.append(f"| \u2026 {len(changes) - MAX_PARAMS} more (`dvc params diff`) | | |")
+    return [*lines, ""]
 
 
 def _number(value: Any) -> float | None:
@@ -191,6 +280,7 @@ def render(base: Results, head: Results, *, lockcheck: str = "", footer: str = "
         f"| data source | {base.data_source or 'unknown'} | {head.data_source or 'unknown'} |",
         f"| seeds | {_seeds(base)} | {_seeds(head)} |",
         "",
+        *params_section(base, head),
     ]
     warnings = []
     if base.data_source != head.data_source:
