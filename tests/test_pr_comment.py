@@ -176,3 +176,106 @@ def test_module_names_its_metrics() -> None:
         stats = json.loads((FIXTURES / rev / "metrics" / "statistics.json").read_text())
         for key, _, _ in pr_comment.METRICS:
             assert all(key in cells for cells in stats["remedies"].values()), (rev, key)
+
+
+# ------------------------------------------------------------------- params changed
+
+
+def _params(root: Path, text: str) -> None:
+    (root / "params.yaml").write_text(text)
+
+
+BASE_PARAMS = """\
+seeds: [0, 1, 2]
+train:
+  batch_size: 64
+  early_stopping:
+    patience: 10
+remedies:
+  baseline: {}
+  old: {sampler: oversample}
+"""
+HEAD_PARAMS = """\
+seeds: [0, 1, 2, 3, 4]
+train:
+  batch_size: 64
+  early_stopping:
+    patience: 20
+remedies:
+  baseline: {}
+  new: {weights: {kind: balanced}}
+"""
+
+
+def _section(text: str) -> list[str]:
+    """The rows of the params table (between its header and the next blank line)."""
+    lines = text.splitlines()
+    first = lines.index("| param | base | head |") + 2
+    return lines[first : lines.index("", first)]
+
+
+def test_the_params_that_changed_are_listed_base_to_head(tmp_path: Path) -> None:
+    cell = {"test.roc_auc": (0.8, 0.7, 0.9)}
+    base, head = _side(tmp_path / "b", {"x": cell}), _side(tmp_path / "h", {"x": cell})
+    _params(base, BASE_PARAMS)
+    _params(head, HEAD_PARAMS)
+    text = render(read_results(str(base)), read_results(str(head)))
+    assert "**Params changed** (4, params.yaml base \u2192 head; \u2014 = absent):" in text
+    # head's order, then keys only base has; unchanged ones (batch_size, baseline) omitted
+    assert _section(text) == [
+        "| `seeds` | `[0, 1, 2]` | `[0, 1, 2, 3, 4]` |",
+        "| `train.early_stopping.patience` | `10` | `20` |",
+        "| `remedies.new.weights.kind` | \u2014 | `balanced` |",
+        "| `remedies.old.sampler` | `oversample` | \u2014 |",
+    ]
+    assert text.index("**Params changed**") < text.index("| remedy |")  # before the moves
+
+
+def test_params_of_git_revisions_and_missing_or_equal_params(tmp_path: Path) -> None:
+    env = {
+        **tool_env(),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    _side(tmp_path, {"x": {"test.roc_auc": (0.8, 0.7, 0.9)}})
+    git("init", "-q")
+    _params(tmp_path, BASE_PARAMS)
+    git("add", ".")
+    git("commit", "-qm", "base")
+    _params(tmp_path, HEAD_PARAMS.replace("patience: 20", "patience: 10"))
+    git("commit", "-qam", "head")
+    text = render(read_results("HEAD~1", tmp_path), read_results("HEAD", tmp_path))
+    assert "| `train.early_stopping.patience` |" not in text
+    assert "| `seeds` | `[0, 1, 2]` | `[0, 1, 2, 3, 4]` |" in _section(text)
+    same = render(read_results("HEAD", tmp_path), read_results("HEAD", tmp_path))
+    assert "**Params**: params.yaml is the same on both sides." in same
+    # the two results commits' fixtures: the same params, so nothing to list
+    fixtures = _comment(str(FIXTURES / BASE), str(FIXTURES / HEAD))
+    assert "**Params**: params.yaml is the same on both sides." in fixtures
+    bare = tmp_path / "bare"
+    _side(bare, {"x": {"test.roc_auc": (0.8, 0.7, 0.9)}})
+    text = render(read_results(str(bare)), read_results("HEAD", tmp_path))
+    assert "**Params**: no params.yaml on `bare`; changes not shown." in text
+
+
+def test_many_changed_params_are_cut_and_values_escaped(tmp_path: Path) -> None:
+    cell = {"test.roc_auc": (0.8, 0.7, 0.9)}
+    base, head = _side(tmp_path / "b", {"x": cell}), _side(tmp_path / "h", {"x": cell})
+    _params(base, "".join(f"p{i:03d}: 1\n" for i in range(100)) + "s: a\n")
+    _params(head, "".join(f"p{i:03d}: 2\n" for i in range(100)) + "s: 'a|b'\n")
+    text = render(read_results(str(base)), read_results(str(head)))
+    rows = _section(text)
+    assert len(rows) == pr_comment.MAX_PARAMS + 1
+    assert rows[-1] == f"| \u2026 {101 - pr_comment.MAX_PARAMS} more (`dvc params diff`) | | |"
+    assert rows[0] == "| `p000` | `1` | `2` |"
+    changes = pr_comment.params_changes({"s": "a"}, {"s": "a|b"})
+    assert pr_comment._param_value(changes[0][2]) == "`a\\|b`"  # a pipe would split the cell
