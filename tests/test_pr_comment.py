@@ -279,3 +279,21 @@ def test_many_changed_params_are_cut_and_values_escaped(tmp_path: Path) -> None:
     assert rows[0] == "| `p000` | `1` | `2` |"
     changes = pr_comment.params_changes({"s": "a"}, {"s": "a|b"})
     assert pr_comment._param_value(changes[0][2]) == "`a\\|b`"  # a pipe would split the cell
+
+
+def test_a_metric_defined_on_some_seeds_says_on_how_many(tmp_path: Path) -> None:
+    for side, mean in (("b", 0.5), ("h", 0.6)):
+        (tmp_path / side / "metrics").mkdir(parents=True)
+        cells = {
+            "test.roc_auc": {"mean": 0.8, "ci_low": 0.7, "ci_high": 0.9, "n": 5},
+            "test.recall": {"mean": mean, "ci_low": 0.4, "ci_high": 0.8, "n": 3},
+        }
+        stats = {"seeds": [0, 1, 2, 3, 4], "remedies": {"x": cells}}
+        (tmp_path / side / "metrics" / "statistics.json").write_text(json.dumps(stats))
+    text = render(read_results(str(tmp_path / "b")), read_results(str(tmp_path / "h")))
+    assert _row(text, "x")[1:5] == [
+        "0.800 \u2192 0.800 \u00b10.100",  # defined on all 5: no count
+        "0.000 *noise*",
+        "0.500 (3 of 5 seeds) \u2192 0.600 \u00b10.200 (3 of 5 seeds)",
+        "+0.100 *noise*",
+    ]

@@ -71,6 +71,8 @@ class Value:
     mean: float
     #: Half the width of the 95% interval over seeds; None with one seed or no statistics.
     half: float | None = None
+    #: `` (3 of 5 seeds)`` when the metric is undefined on some seeds (left out of the mean).
+    defined: str = ""
 
 
 @dataclass
@@ -138,7 +140,11 @@ def read_results(where: str, root: Path = Path(".")) -> Results:
                 if cell and _number(cell.get("mean")) is not None:
                     low, high = _number(cell.get("ci_low")), _number(cell.get("ci_high"))
                     half = (high - low) / 2 if low is not None and high is not None else None
-                    results.remedies.setdefault(remedy, {})[key] = Value(cell["mean"], half)
+                    n, of = cell.get("n"), len(results.seeds or [])
+                    defined = f" ({n} of {of} seeds)" if isinstance(n, int) and n < of else ""
+                    results.remedies.setdefault(remedy, {})[key] = Value(
+                        cell["mean"], half, defined
+                    )
     elif summary_text:
         for remedy, values in json.loads(summary_text).items():
             results.n_seeds = results.n_seeds or values.get("n_seeds")
@@ -249,8 +255,11 @@ def _seeds(results: Results) -> str:
 def _cells(base: Value | None, head: Value | None) -> tuple[str, str]:
     """``base -> head ±half`` and the difference, marked noise inside head's interval."""
     if head is None:
-        return ("", "") if base is None else (f"{base.mean:.3f} \u2192 \u2014", "removed")
+        if base is None:
+            return "", ""
+        return f"{base.mean:.3f}{base.defined} \u2192 \u2014", "removed"
     spread = f" \u00b1{head.half:.3f}" if head.half is not None else ""
+    spread += head.defined
     if base is None:
         return f"\u2014 \u2192 {head.mean:.3f}{spread}", "new"
     diff = head.mean - base.mean
@@ -261,7 +270,7 @@ def _cells(base: Value | None, head: Value | None) -> tuple[str, str]:
         mark = f"{text} *noise*"
     else:
         mark = f"**{text}**"
-    return f"{base.mean:.3f} \u2192 {head.mean:.3f}{spread}", mark
+    return f"{base.mean:.3f}{base.defined} \u2192 {head.mean:.3f}{spread}", mark
 
 
 def render(base: Results, head: Results, *, lockcheck: str = "", footer: str = "") -> str:
