@@ -78,7 +78,7 @@ def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
 def t_interval(
     values: np.ndarray, confidence: float, bounds: tuple[float, float] | None = None
 ) -> tuple[Any, Any]:
-    """Student-t interval of the mean, ``mean +- t(1 - a/2, n - 1) * s / sqrt(n)``, cut to ``bounds``.
+    """Student-t interval of the mean, ``mean +- t(1 - a/2, n - 1) s / sqrt(n)``, cut to bounds.
 
     Over the last axis (one sample, or a stack of samples as the coverage test passes).
     Why t and not a bootstrap: at the study's n (5 seeds, up to the sequential cap) the
@@ -158,11 +158,12 @@ def paired(
     """Paired comparison of ``a - b`` over seeds (``a[i]`` and ``b[i]`` share seed i).
 
     Returns the mean difference, its paired t-interval (cut to ``bounds``, the possible
-    range of the difference, see :func:`difference_range`), Cohen's d_z (mean difference / standard deviation of the
-    differences, the effect size of a paired design), and the two-sided p-values of the
-    paired t-test and of the Wilcoxon signed-rank test against no difference. The
-    t-interval stays the one the p-value belongs to: it excludes 0 exactly when p is
-    below 1 - ``confidence``. Seeds where either value is missing are dropped from both.
+    range of the difference, see :func:`difference_range`), Cohen's d_z (mean difference
+    / standard deviation of the differences, the effect size of a paired design), and
+    the two-sided p-values of the paired t-test and of the Wilcoxon signed-rank test
+    against no difference. The t-interval stays the one the p-value belongs to: it
+    excludes 0 exactly when p is below 1 - ``confidence``. Seeds where either value is
+    missing are dropped from both.
     """
     d = differences(a, b)
     n = int(d.size)
@@ -374,8 +375,10 @@ def _nominal_levels(looks: Sequence[int], alpha: float, spending: Spending) -> t
         else:
             sd = np.sqrt(tk - previous)
 
-            def crossing(bound: float, w: np.ndarray = weights, s: float = sd) -> float:
-                return float(np.sum(w * stats.norm.sf((bound - x) / s))) - increment
+            def crossing(
+                bound: float, w: np.ndarray = weights, s: float = sd, inc: float = increment
+            ) -> float:
+                return float(np.sum(w * stats.norm.sf((bound - x) / s))) - inc
 
             b = optimize.brentq(crossing, -4 * GRID_HALF_WIDTH, 4 * GRID_HALF_WIDTH, xtol=1e-10)
             density = weights @ stats.norm.pdf((x[None, :] - x[:, None]) / sd) / sd
