@@ -236,6 +236,7 @@ class Runtime(_Strict):
     """How stages run, not what they compute: no stage declares it, so no change re-runs."""
 
     warm_idle_s: int = Field(default=60, ge=0)
+    seconds_per_pass: float = Field(default=0.0089, gt=0.0)
 
 
 class Params(_Strict):
