@@ -21,10 +21,21 @@ How the seeds grow, and why it stays valid and reproducible:
   from DVC's run-cache, never retrained. The final ``seeds`` list is committed with the
   results, so ``dvc repro`` rebuilds exactly the study that decided.
 - What this shape costs: every declared remedy gets the new seeds, not only those of the
-  undecided questions (the report prints both counts). Training only the remedies that
-  undecided questions name needs per-remedy seed blocks in dvc.yaml (see the
-  ``sequential`` design in the project's issue 23 notes); until then the batch is
-  priced both ways.
+  undecided questions (the report prints both counts), and the graph grows by one stage
+  per remedy and seed: 128 stages at 5 seeds, ~1250 at the cap of 50, far past the
+  10 s no-op ``dvc repro`` budget (~3 s at 128 stages). Until the seed-block stages below
+  exist, use ``--max-seeds`` (e.g. 15: ~380 stages) and read the "remedies alone" cost.
+
+The seed-block shape this loop is meant to drive (not in dvc.yaml yet): an append-only
+params entry ``sequential_blocks: {b10: {seeds: [5..9], remedies: [...]}, ...}`` that
+the loop writes once per batch and never edits; three added ``foreach`` stages over it,
+``split_block@<b>`` (data/blocks/<b>), ``train_block@<b>`` (the train stage's deps plus
+data/blocks/<b>, params model, train, split.validation, split.folds, remedies, retrain,
+sequential_blocks.<b>; trains the block's remedies x seeds, start remedies first, in a
+process pool of ``--jobs``; outs models|predictions|training/blocks/<b>) and
+``evaluate_block@<b>`` (metrics/blocks/<b>, uncached), which compare reads beside
+metrics/runs. A block never changes once run, so it is never retrained; 3 stages per
+look, <= 146 stages at the cap.
 """
 
 from __future__ import annotations
