@@ -382,6 +382,13 @@ def test_summary_recommends_the_cheapest_remedy_that_could_be_best() -> None:
     st["could_be_best"] = rec
     md = compare.comparison_markdown(params, st, runs, {}, found)
     assert "- **Use `class_weight`**: 2 remedies could be the best on `test.roc_auc`" in md
+    # a higher balanced accuracy at the tuned threshold beats the cheaper training
+    table["sharp"] = ([0.9] * 8, table["sharp"][1])
+    runs = make_runs(table, seeds)
+    st = compare.statistics(params, runs)
+    rec = compare.recommendation(params, runs, st, check(params, runs))
+    assert rec is not None and rec["recommended"] == "sharp"
+    assert rec["members"]["sharp"]["balanced_accuracy_tuned"] == pytest.approx((0.9 + 0.95) / 2)
 
 
 def test_budget_table_gives_mean_steps_and_doubles_the_passes_of_sam() -> None:

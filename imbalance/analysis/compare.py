@@ -400,7 +400,11 @@ def training_cost(params: Params, runs: Runs, remedy: str) -> dict[str, Any]:
     dependent, so never the tie-break)."""
     by_seed = list(runs[remedy].values())
     steps = sum(r.get("steps_trained", 0) for r in by_seed) / max(len(by_seed), 1)
-    passes = steps * (2 if params.remedy(remedy).sam.rho > 0 else 1)
+    spec = params.remedy(remedy)
+    passes = steps * (2 if spec.sam.rho > 0 else 1)
+    if isinstance(spec, Retrain) and spec.start.remedy in runs:  # its start model, too
+        start = training_cost(params, runs, spec.start.remedy)
+        steps, passes = steps + start["steps"], passes + start["passes"]
     walls = [r["wall_s"] for r in by_seed if isinstance(r.get("wall_s"), int | float)]
     return {
         "steps": round(steps, 1),
@@ -413,8 +417,10 @@ def recommendation(
     params: Params, runs: Runs, stats: dict[str, Any], questions: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     """The set of remedies that could be best (the first ``best`` question) and the one to
-    use: the cheapest to train of them (fewest forward-backward passes), since the data
-    cannot tell them apart on the question's metric; ties broken by name order."""
+    use: since the data cannot tell them apart on the question's metric, the one with the
+    best mean balanced accuracy at the validation-tuned threshold (what a user deploys),
+    ties to the cheapest to train (fewest forward-backward passes, a retrain remedy's start
+    model included)."""
     best_q = next((q for q in questions if q["kind"] == "best"), None)
     if best_q is None or not best_q["members"]:
         return None
@@ -423,11 +429,19 @@ def recommendation(
         r: {
             **best_q["mcb"][r],
             "mean": per[r][best_q["metric"]]["mean"],
+            "balanced_accuracy_tuned": per[r]["tuned.balanced_accuracy"]["mean"],
             "cost": training_cost(params, runs, r),
         }
         for r in best_q["members"]
     }
-    choice = min(members, key=lambda r: (members[r]["cost"]["passes"], r))
+    choice = min(
+        members,
+        key=lambda r: (
+            -(members[r]["balanced_accuracy_tuned"] or 0.0),
+            members[r]["cost"]["passes"],
+            r,
+        ),
+    )
     return {
         "question": best_q["id"],
         "metric": best_q["metric"],
@@ -436,7 +450,10 @@ def recommendation(
         "members": members,
         "intervals": {r: best_q["mcb"][r] for r in best_q["mcb"]},
         "recommended": choice,
-        "tie_break": "fewest forward-backward passes in training among the could-be-best set",
+        "tie_break": (
+            "highest mean balanced accuracy at the tuned threshold among the could-be-best "
+            "set, then fewest forward-backward passes"
+        ),
     }
 
 
@@ -479,8 +496,10 @@ def _summary(
     if rec is not None:
         m = rec["members"]
         costs = "; ".join(
-            f"`{r}` {_mean(m[r]['mean'])}, {m[r]['cost']['passes']:.0f} passes"
+            f"`{r}` {_mean(m[r]['mean'])} (bal. acc. @t {_mean(m[r]['balanced_accuracy_tuned'])}"
+            f", {m[r]['cost']['passes']:.0f} passes"
             + (f", {m[r]['cost']['wall_s']:.0f} s" if m[r]["cost"]["wall_s"] else "")
+            + ")"
             for r in m
         )
         out.append(
