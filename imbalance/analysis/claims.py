@@ -1,26 +1,24 @@
-"""The study's four claims, checked against our own numbers, each with a verdict.
+"""The study's primary questions (``compare.questions`` in params.yaml), checked by one
+generic checker, each with a verdict.
 
-The claims are about compositions (no remedy, class weights, oversampling, two-phase
-training), found by composition, not by name; verdicts come from Student-t intervals over
-seeds against bounds that are params (``compare.*``).
+A question names its metric, its remedies (by name, by composition, or ``@best``), its
+kind (bound, superiority, non-inferiority, equivalence with a margin, best) and its
+threshold; adding a question is one params entry, no code. Verdicts: held / did not hold
+when the repeated t-interval lies on one side of the bound (every pair of the question
+agreeing), inconclusive otherwise (pairs pointing in opposite directions say so), not
+run when a remedy it names is not declared; ``best`` questions give the set of remedies
+that could be the best (Hsu's MCB, :func:`imbalance.analysis.stats.could_be_best`).
 
-Every claim carries, besides its verdict and evidence:
+Error control: the questions are their own family, ``1 - compare.confidence`` split
+equally among them (Bonferroni), half per side for a two-way verdict, and each look's
+share from the group-sequential plan (``compare.sequential``,
+:func:`imbalance.analysis.stats.level_at`), so checking after every batch of seeds keeps
+the level. The large paired tables of the report are exploratory and not in this family.
 
-- ``rule``: the decision rule in words: which interval, which bound, which test. A
-  reader must be able to redo the verdict from the numbers printed next to it; a p-value
-  printed beside a verdict is the p-value *of that rule's test* (one-sided, against the
-  claim's bound), never a test against zero that the verdict does not use.
-- ``to_decide`` (inconclusive only): how many seeds would probably decide it, estimated
-  from the observed mean and sd (:func:`imbalance.analysis.stats.seeds_needed`), or why
-  more seeds would not.
-- ``tests``: the numbers of each test (JSON only).
-
-All rules use the two-sided t-interval at ``compare.confidence``; that a bound lies
-outside it is the same as a one-sided t-test against the bound at level
-(1 - confidence) / 2 (2.5 % for 95 %), the convention for one-sided claims that keeps
-them exactly as strict as the two-sided interval (ICH E9). The four claims are the
-study's own, stated before our data existed; each is judged on its own, not adjusted
-for the others nor for the exploratory paired tables.
+Every question carries its ``rule`` in words, ``evidence`` lines whose p-value is that
+rule's one-sided test, ``to_decide`` and ``seeds_needed`` when inconclusive (an estimate
+from the observed mean and sd at the plan's last level, or the cap reached), the
+``remedies`` more seeds would go to, and ``practice``: the params' sentence for its verdict.
 """
 
 from __future__ import annotations
