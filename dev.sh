@@ -5,6 +5,9 @@
 #   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
 #                             in DVC's queue, then `dvc repro` assembles it from the run-cache
 #                             (python -m imbalance.tools.parallel; README "Parallel runs")
+#   ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
+#                             set up, then the sequential study: repro, check the primary
+#                             questions, add seeds, repro ... (python -m imbalance.tools.decide)
 #   ./dev.sh test             set up, then the test suite
 #   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
 #   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
@@ -45,9 +48,10 @@ case "$task" in
     setup
     if wants_jobs "$@"; then python -m imbalance.tools.parallel "$@"; else dvc repro "$@"; fi
     ;;
+  decide) setup; python -m imbalance.tools.decide "$@" ;;
   test) setup; python -m pytest "$@" ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro [--jobs N]|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N]|decide [--jobs N] [--max-seeds K]|test|report|bench|lint [args...]" >&2; exit 2 ;;
 esac

@@ -152,6 +152,71 @@ class Evaluate(_Strict):
     plot_points: int = Field(ge=10)
 
 
+#: A remedy in a question: its name, or its composition (a mapping as under `remedies`;
+#: one with `start` is a retrain remedy), or "@best": each remedy that could be the best.
+RemedyRef = str | dict[str, Any]
+
+
+class Question(_Strict):
+    """A primary question of the study (``compare.questions.<id>``), checked generically by
+    :mod:`imbalance.analysis.claims`. ``pairs`` compares ``a - b`` paired by seed (every
+    pair must agree); ``remedy`` alone tests one remedy's mean (kind ``bound``)."""
+
+    claim: str = Field(min_length=1)
+    study: str = ""
+    metric: str = Field(pattern=r"^(test|tuned)\.[a-z_]+$")
+    kind: Literal["bound", "superiority", "non_inferiority", "equivalence", "best"]
+    remedy: RemedyRef | None = None
+    pairs: list[list[RemedyRef]] = []
+    #: bound: "below" or "above" ``threshold``; superiority / non-inferiority / best: which
+    #: direction of the metric is better
+    direction: Literal["below", "above", "higher", "lower"] = "higher"
+    #: bound: the bound; non_inferiority / equivalence: the margin (> 0)
+    threshold: float = 0.0
+    #: one sentence per verdict (held / did not hold): what it means in practice
+    practice: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _shape(self) -> Question:
+        if self.kind == "best":
+            if self.direction not in ("higher", "lower"):
+                raise ValueError("a `best` question's direction is higher or lower")
+            return self
+        if any(len(pair) != 2 for pair in self.pairs):
+            raise ValueError("each entry of `pairs` is [a, b]: the difference a - b")
+        if (self.remedy is None) == (not self.pairs):
+            raise ValueError("give either `remedy` (one remedy's mean) or `pairs`, not both")
+        if self.remedy is not None and self.kind != "bound":
+            raise ValueError(f"kind {self.kind} compares remedies: give `pairs`")
+        if self.kind == "bound" and self.direction not in ("below", "above"):
+            raise ValueError("a `bound` question's direction is below or above")
+        if self.kind in ("superiority", "non_inferiority") and self.direction not in (
+            "higher",
+            "lower",
+        ):
+            raise ValueError(f"a `{self.kind}` question's direction is higher or lower")
+        if self.kind in ("non_inferiority", "equivalence") and self.threshold <= 0:
+            raise ValueError(f"a `{self.kind}` question needs a margin `threshold` > 0")
+        return self
+
+
+class Sequential(_Strict):
+    """The group-sequential plan (:func:`imbalance.analysis.stats.nominal_levels`), fixed
+    before the first look: the seeds per remedy at which the questions are checked (the
+    last is the cap) and the alpha-spending function."""
+
+    looks: list[int] = Field(default=[5, 10, 15, 20, 30, 40, 50], min_length=1)
+    spending: Literal["obrien_fleming", "pocock"] = "pocock"
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Sequential:
+        if any(b <= a for a, b in zip(self.looks, self.looks[1:], strict=False)) or (
+            self.looks[0] < 2
+        ):
+            raise ValueError("sequential.looks must be increasing seed counts of at least 2")
+        return self
+
+
 class Compare(_Strict):
     """The comparison's statistics (see :mod:`imbalance.analysis.stats`).
 
@@ -160,19 +225,18 @@ class Compare(_Strict):
     """
 
     confidence: float = Field(gt=0.0, lt=1.0)
-    bootstrap: int = Field(gt=0)
     reference: str
     also_against: list[str] = []
-    near_zero_recall: float = Field(gt=0.0, lt=1.0)
-    equivalence_margin: float = Field(gt=0.0, lt=1.0)
-    material_drop: float = Field(gt=0.0, lt=1.0)
     p_adjust: Literal["holm", "bh", "none"] = "holm"
+    questions: dict[str, Question] = {}
+    sequential: Sequential = Sequential()
 
 
 class Runtime(_Strict):
     """How stages run, not what they compute: no stage declares it, so no change re-runs."""
 
     warm_idle_s: int = Field(default=60, ge=0)
+    seconds_per_pass: float = Field(default=0.0089, gt=0.0)
 
 
 class Params(_Strict):

@@ -1,43 +1,44 @@
-"""The study's four claims, checked against our own numbers, each with a verdict.
+"""The study's primary questions (``compare.questions`` in params.yaml), checked by one
+generic checker, each with a verdict.
 
-The claims are about compositions (no remedy, class weights, oversampling, two-phase
-training), found by composition, not by name; verdicts come from Student-t intervals over
-seeds against bounds that are params (``compare.*``).
+A question names its metric, its remedies (by name, by composition, or ``@best``), its
+kind (bound, superiority, non-inferiority, equivalence with a margin, best) and its
+threshold; adding a question is one params entry, no code. Verdicts: held / did not hold
+when the repeated t-interval lies on one side of the bound (every pair of the question
+agreeing), inconclusive otherwise (pairs pointing in opposite directions say so), not
+run when a remedy it names is not declared; ``best`` questions give the set of remedies
+that could be the best (Hsu's MCB, :func:`imbalance.analysis.stats.could_be_best`).
 
-Every claim carries, besides its verdict and evidence:
+Error control: the questions are their own family, ``1 - compare.confidence`` split
+equally among them (Bonferroni), half per side for a two-way verdict, and each look's
+share from the group-sequential plan (``compare.sequential``,
+:func:`imbalance.analysis.stats.level_at`), so checking after every batch of seeds keeps
+the level. The large paired tables of the report are exploratory and not in this family.
 
-- ``rule``: the decision rule in words: which interval, which bound, which test. A
-  reader must be able to redo the verdict from the numbers printed next to it; a p-value
-  printed beside a verdict is the p-value *of that rule's test* (one-sided, against the
-  claim's bound), never a test against zero that the verdict does not use.
-- ``to_decide`` (inconclusive only): how many seeds would probably decide it, estimated
-  from the observed mean and sd (:func:`imbalance.analysis.stats.seeds_needed`), or why
-  more seeds would not.
-- ``tests``: the numbers of each test (JSON only).
-
-All rules use the two-sided t-interval at ``compare.confidence``; that a bound lies
-outside it is the same as a one-sided t-test against the bound at level
-(1 - confidence) / 2 (2.5 % for 95 %), the convention for one-sided claims that keeps
-them exactly as strict as the two-sided interval (ICH E9). The four claims are the
-study's own, stated before our data existed; each is judged on its own, not adjusted
-for the others nor for the exploratory paired tables.
+Every question carries its ``rule`` in words, ``evidence`` lines whose p-value is that
+rule's one-sided test, ``to_decide`` and ``seeds_needed`` when inconclusive (an estimate
+from the observed mean and sd at the plan's last level, or the cap reached), the
+``remedies`` more seeds would go to, and ``practice``: the params' sentence for its verdict.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from imbalance.analysis.runs import Runs, series, value_range
+from imbalance.analysis.runs import Runs, value, value_range
 from imbalance.analysis.stats import (
     MAX_SEEDS,
     bound_test,
+    could_be_best,
     difference_range,
     differences,
-    paired,
+    level_at,
+    nominal_levels,
     seeds_needed,
 )
-from imbalance.analysis.text import diff, mean_ci, num, p_value, signed
-from imbalance.params import Params, Remedy, Retrain
+from imbalance.analysis.text import num, p_value, signed
+from imbalance.cli import UserError
+from imbalance.params import Params, Question, Remedy, Retrain
 
 
 def find_remedy(params: Params, spec: Remedy) -> str | None:
@@ -64,12 +65,14 @@ def check_below(
     bounds: tuple[float, float],
     digits: int = 3,
     difference: bool = True,
+    plan_confidence: float | None = None,
 ) -> dict[str, Any]:
     """Claim "the mean of ``values`` is below ``bound``": verdict, p-value, seeds to decide.
 
     held: the interval's upper end is below the bound (one-sided t-test of H0: mean >=
     bound, ``p < (1 - confidence) / 2``); did not hold: its lower end is at or above it;
-    inconclusive otherwise, or with no interval (n = 1, or no values).
+    inconclusive otherwise, or with no interval (n = 1, or no values). The seeds-needed
+    estimate uses ``plan_confidence`` (the level at the sequential cap) when given.
     """
     t = bound_test(values, bound, confidence, bounds)
     t.update(what=what, kind="below", digits=digits, difference=difference)
@@ -84,9 +87,36 @@ def check_below(
         t["verdict"] = "inconclusive"
         t["target"] = "held" if t["mean"] < bound else "did not hold"
         t["gap"] = abs(t["mean"] - bound)
-        t["seeds_needed"] = seeds_needed(t["std"], t["gap"], confidence)
+        t["seeds_needed"] = seeds_needed(t["std"], t["gap"], plan_confidence or confidence)
     # the p-value of the test whose rejection the verdict would be
     t["p"] = t["p_above"] if t["verdict"] == "did not hold" else t["p_below"]
+    return t
+
+
+def check_above(
+    what: str,
+    values: Any,
+    bound: float,
+    confidence: float,
+    bounds: tuple[float, float],
+    digits: int = 3,
+    difference: bool = True,
+    plan_confidence: float | None = None,
+) -> dict[str, Any]:
+    """Claim "the mean of ``values`` is above ``bound``": :func:`check_below` of the negated
+    values against the negated bound, reported back on the original scale."""
+    neg = [None if v is None else -float(v) for v in values]
+    lo, hi = bounds
+    t = check_below(what, neg, -bound, confidence, (-hi, -lo), digits, difference, plan_confidence)
+    t["kind"] = "above"
+    t["bound"] = float(bound)
+    for key in ("mean",):
+        if t[key] is not None:
+            t[key] = -t[key]
+    t["ci_low"], t["ci_high"] = (
+        (None, None) if t["ci_low"] is None else (-t["ci_high"], -t["ci_low"])
+    )
+    t["p_below"], t["p_above"] = t["p_above"], t["p_below"]
     return t
 
 
@@ -97,6 +127,7 @@ def check_within(
     confidence: float,
     bounds: tuple[float, float],
     digits: int = 3,
+    plan_confidence: float | None = None,
 ) -> dict[str, Any]:
     """Claim "the mean of ``values`` is within +-``margin``": equivalence by two one-sided tests.
 
@@ -125,10 +156,15 @@ def check_within(
         inside = abs(t["mean"]) < margin
         t["target"] = "held" if inside else "did not hold"
         t["gap"] = margin - abs(t["mean"]) if inside else abs(t["mean"]) - margin
-        t["seeds_needed"] = seeds_needed(t["std"], t["gap"], confidence)
+        t["seeds_needed"] = seeds_needed(t["std"], t["gap"], plan_confidence or confidence)
     if None not in p_inside:
         t["p"] = min(p_outside) if t["verdict"] == "did not hold" else max(p_inside)
     return t
+
+
+def _pct(confidence: float) -> str:
+    """A level as a percentage with the digits it needs: 95%, 99.17%."""
+    return f"{confidence * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _value(t: dict[str, Any], v: float) -> str:
@@ -138,7 +174,7 @@ def _value(t: dict[str, Any], v: float) -> str:
 
 def _describe_test(t: dict[str, Any], confidence: float) -> str:
     """One evidence line: the mean, the t-interval, the rule's p-value and the verdict."""
-    pct, side = f"{confidence:.0%}", (1 - confidence) / 2
+    pct, side = _pct(confidence), (1 - confidence) / 2
     if t["mean"] is None:
         return f"{t['what']}: n/a"
     head = f"{t['what']}: {_value(t, t['mean'])}"
@@ -147,9 +183,12 @@ def _describe_test(t: dict[str, Any], confidence: float) -> str:
     head += f", {pct} t-interval [{_value(t, t['ci_low'])}, {_value(t, t['ci_high'])}]"
     if t["p"] is None:
         return f"{head} (the same value on every seed: no test) \u2192 {t['verdict']}"
-    if t["kind"] == "below":
+    if t["kind"] in ("below", "above"):
         b = f"{t['bound']:g}"
-        h0 = f"H0: mean \u2264 {b}" if t["verdict"] == "did not hold" else f"H0: mean \u2265 {b}"
+        le, ge = f"H0: mean \u2264 {b}", f"H0: mean \u2265 {b}"
+        held_h0 = ge if t["kind"] == "below" else le
+        other_h0 = le if t["kind"] == "below" else ge
+        h0 = other_h0 if t["verdict"] == "did not hold" else held_h0
         test = f"one-sided t-test of {h0}"
     else:
         m = f"{t['margin']:g}"
@@ -168,7 +207,7 @@ def _to_decide(
     """What would decide an inconclusive claim: seeds, estimated, or why not seeds."""
     if verdict != "inconclusive":
         return None, None
-    pct = f"{confidence:.0%}"
+    pct = _pct(confidence)
     decided = {t["verdict"] for t in tests} - {"inconclusive"}
     if decided == {"held", "did not hold"}:
         return (
@@ -192,6 +231,8 @@ def _to_decide(
         where = {
             ("below", "held"): f"entirely below {side}",
             ("below", "did not hold"): f"at or above {side}",
+            ("above", "held"): f"entirely above {side}",
+            ("above", "did not hold"): f"at or below {side}",
             ("within", "held"): f"inside {side}",
             ("within", "did not hold"): f"outside {side}",
         }[(t["kind"], t["target"])]
@@ -218,227 +259,241 @@ def _to_decide(
     return text, need
 
 
-# ---------------------------------------------------------------------------- claims
+# ------------------------------------------------------------------------- questions
+
+#: Verdicts of the primary questions. ``inconclusive`` carries what would decide it.
+VERDICTS = ("held", "did not hold", "inconclusive", "not run")
 
 
-def check_claims(params: Params, stats: dict[str, Any], runs: Runs) -> list[dict[str, Any]]:
-    """The study's four findings, each with a verdict, its rule, and the numbers behind it.
+def resolve(params: Params, ref: str | dict[str, Any]) -> str | None:
+    """A question's remedy reference -> the declared remedy's name (None: not declared).
 
-    Verdicts come from t-intervals over seeds at ``compare.confidence`` (paired where two
-    remedies are compared) against the claim's bound: held / did not hold when the
-    interval lies on one side of the bound, inconclusive when it straddles it, not run
-    when a remedy the claim is about is not declared. The bounds are params
-    (``compare.near_zero_recall``, ``compare.equivalence_margin``,
-    ``compare.material_drop``), in units of test recall (0 false negatives for claim b).
+    A string is a name; a mapping is a composition, found by :func:`find_remedy` (a
+    mapping with ``start`` is a retrain remedy): so a question keeps meaning "class
+    weights" whatever the remedy is called.
     """
-    conf, resamples, seeds, cmp = (
-        params.compare.confidence,
-        params.compare.bootstrap,
-        params.seeds,
-        params.compare,
+    if isinstance(ref, str):
+        return ref if ref in params.all_remedies else None
+    try:
+        spec = Retrain(**ref) if "start" in ref else Remedy(**ref)
+    except ValueError as err:
+        raise UserError(
+            f"params.yaml: compare.questions: {ref!r} is not a valid remedy composition "
+            f"({err}); write it as under `remedies`"
+        ) from None
+    return find_remedy(params, spec)
+
+
+def question_alpha(params: Params) -> float:
+    """Each primary question's share of the family error (Bonferroni over the questions)."""
+    return (1 - params.compare.confidence) / max(len(params.compare.questions), 1)
+
+
+def _seeds(runs: Runs) -> list[int]:
+    """Every seed any remedy ran, sorted: remedies of a sequential study differ in seeds."""
+    return sorted({s for by_seed in runs.values() for s in by_seed})
+
+
+def _values(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | None]:
+    """A remedy's values over ``seeds``, None where it did not run that seed."""
+    return [value(runs[remedy][s], key) if s in runs[remedy] else None for s in seeds]
+
+
+def _combine(tests: list[dict[str, Any]]) -> str:
+    """Every part must agree (intersection-union: no adjustment needed for it)."""
+    verdicts = {t["verdict"] for t in tests}
+    return verdicts.pop() if len(verdicts) == 1 else "inconclusive"
+
+
+def _best_question(
+    qid: str, q: Question, params: Params, runs: Runs, ceiling: list[str]
+) -> dict[str, Any]:
+    """Hsu's MCB on the question's metric among the remedies that are not the ceiling."""
+    seq, alpha = params.compare.sequential, question_alpha(params)
+    seeds = _seeds(runs)
+    names = [r for r in params.all_remedies if r not in ceiling and r in runs]
+    vals = {r: _values(runs, r, q.metric, seeds) for r in names}
+    n = min((sum(v is not None for v in vals[r]) for r in names), default=0)
+    level = level_at(n, seq.looks, alpha, seq.spending)
+    mcb = could_be_best(vals, level, higher_is_better=q.direction == "higher")
+    members = [r for r in names if mcb[r]["could_be_best"]]
+    conf = 1 - level
+    out: dict[str, Any] = {
+        "id": qid,
+        "claim": q.claim,
+        "study": q.study,
+        "kind": q.kind,
+        "metric": q.metric,
+        "n": n,
+        "level": level,
+        "confidence": conf,
+        "mcb": mcb,
+        "members": members,
+        "remedies": members if len(members) > 1 else [],
+        "rule": (
+            f"Hsu's multiple comparisons with the best on `{q.metric}` "
+            f"({q.direction} is better), paired by seed, among the remedies that are not "
+            f"the ceiling: one-sided simultaneous {_pct(conf)} intervals of "
+            "mu_i \u2212 max_{j\u2260i} mu_j (Bonferroni t over the k \u2212 1 comparisons, "
+            f"level {level:.3g} = this look's share of the question's {alpha:.3g}); a remedy "
+            "could be the best when its upper end is above 0. Decided (held) when one "
+            "remedy is left"
+        ),
+        "evidence": [
+            f"could be best ({len(members)} of {len(names)}): "
+            + ", ".join(
+                f"`{r}` [{signed(mcb[r]['low'] or 0.0)}, {signed(mcb[r]['high'] or 0.0)}]"
+                for r in members
+            )
+        ],
+        "seeds_needed": None,
+        "to_decide": None,
+    }
+    if len(members) == 1:
+        out["verdict"] = "held"
+    else:
+        out["verdict"] = "inconclusive"
+        out["to_decide"] = (
+            f"{len(members)} remedies could be best: more seeds for them shrink the set"
+            if n < seq.looks[-1]
+            else f"cap of {seq.looks[-1]} seeds reached: these remedies are tied at this "
+            "precision; choose among them by cost"
+        )
+    out["practice"] = q.practice.get(out["verdict"], "")
+    return out
+
+
+def check_question(
+    qid: str,
+    q: Question,
+    params: Params,
+    runs: Runs,
+    ceiling: list[str],
+    best_members: list[str] | None = None,
+) -> dict[str, Any]:
+    """One primary question -> its verdict, rule, evidence and the remedies it involves.
+
+    The level is the question's share of the family error (:func:`question_alpha`), half
+    per side (a verdict either way is a decision), at this look of the group-sequential
+    plan (:func:`imbalance.analysis.stats.level_at`, n = the fewest paired seeds of its
+    tests): the interval printed is the repeated confidence interval at that level.
+    """
+    if q.kind == "best":
+        return _best_question(qid, q, params, runs, ceiling)
+    seq, alpha = params.compare.sequential, question_alpha(params)
+    seeds = _seeds(runs)
+    out: dict[str, Any] = {"id": qid, "claim": q.claim, "study": q.study, "kind": q.kind}
+    out.update(metric=q.metric, practice="", seeds_needed=None, to_decide=None)
+    refs = [[q.remedy]] if q.remedy is not None else q.pairs
+    pairs: list[list[str]] = []
+    missing: list[str] = []
+    self_pairs: list[list[str]] = []
+    for ref in refs:
+        expanded: list[list[str]] = [[]]
+        for r in ref:
+            names = (best_members or []) if r == "@best" else [resolve(params, r)]
+            if not names or None in names:
+                missing.append(str(r))
+                names = []
+            expanded = [[*e, n] for e in expanded for n in names if n is not None]
+        self_pairs = [e for e in expanded if len(e) == 2 and e[0] == e[1]]
+        pairs += [e for e in expanded if e not in self_pairs]
+    if missing or not pairs:
+        out.update(verdict="not run", n=0, remedies=[], tests=[])
+        out["evidence"] = [
+            "not declared: " + (", ".join(f"`{m}`" for m in missing) or "no remedy pair")
+        ]
+        return out
+    key_range = value_range(runs, q.metric)
+    tests = []
+    for pair in pairs:
+        if len(pair) == 1:
+            vals = _values(runs, pair[0], q.metric, seeds)
+            what, rng, diff_ = f"`{pair[0]}` mean {q.metric}", key_range, False
+        else:
+            vals = list(
+                differences(
+                    _values(runs, pair[0], q.metric, seeds),
+                    _values(runs, pair[1], q.metric, seeds),
+                )
+            )
+            what, rng = f"{q.metric} `{pair[0]}` \u2212 `{pair[1]}`", difference_range(key_range)
+            diff_ = True
+        n = sum(v is not None for v in vals)
+        level = level_at(n, seq.looks, alpha / 2, seq.spending)
+        conf = 1 - 2 * level
+        plan = 1 - 2 * nominal_levels(seq.looks, alpha / 2, seq.spending)[-1]
+        digits = 1 if q.metric.split(".")[1] in ("fn", "fp", "tn", "tp") else 3
+        args = (what, vals)
+        if q.kind == "equivalence":
+            t = check_within(*args, q.threshold, conf, rng, digits, plan_confidence=plan)
+        else:
+            if q.kind == "bound":
+                bound, below = q.threshold, q.direction == "below"
+            elif q.kind == "superiority":
+                bound, below = 0.0, q.direction == "lower"
+            else:  # non_inferiority: not worse than the margin
+                below = q.direction == "lower"
+                bound = q.threshold if below else -q.threshold
+            check = check_below if below else check_above
+            t = check(*args, bound, conf, rng, digits, diff_, plan_confidence=plan)
+        t.update(level=level, confidence=conf, plan_confidence=plan, remedies=pair)
+        tests.append(t)
+    verdict = _combine(tests)
+    if self_pairs and verdict == "held":  # the compared-against remedy could be best itself
+        verdict = "inconclusive"
+    n_min = min(t["n"] for t in tests)
+    cap = seq.looks[-1]
+    to_decide, need = _to_decide(tests, verdict, tests[0]["plan_confidence"])
+    if verdict == "inconclusive" and n_min >= cap:
+        to_decide = (
+            f"cap of {cap} seeds reached (the plan's last look): the verdict stays "
+            f"inconclusive; {to_decide or 'no estimate'}"
+        )
+    undecided = [r for t in tests if t["verdict"] == "inconclusive" for r in t["remedies"]]
+    out.update(
+        verdict=verdict,
+        n=n_min,
+        level=tests[0]["level"],
+        confidence=tests[0]["confidence"],
+        tests=tests,
+        remedies=list(dict.fromkeys(undecided if verdict == "inconclusive" else [])),
+        to_decide=to_decide,
+        seeds_needed=need,
+        evidence=[_describe_test(t, t["confidence"]) for t in tests],
+        practice=q.practice.get(verdict, ""),
     )
-    pct, side = f"{conf:.0%}", f"{(1 - conf) / 2:g}"
-    per = stats["remedies"]
-    pos = params.classes.positive
-    t = params.evaluate.threshold
-
-    def values(remedy: str, key: str) -> list[float | None]:
-        return series(runs, remedy, key, seeds)
-
-    def pair(a: str, b: str, key: str) -> dict[str, Any]:
-        return paired(
-            values(a, key),
-            values(b, key),
-            conf,
-            resamples,
-            difference_range(value_range(runs, key)),
-        )
-
-    def finish(claim: dict[str, Any], tests: list[dict[str, Any]], verdict: str) -> None:
-        to_decide, need = _to_decide(tests, verdict, conf)
-        claim.update(verdict=verdict, tests=tests, to_decide=to_decide, seeds_needed=need)
-
-    baseline = find_remedy(params, Remedy())
-    weights = find_remedy(params, Remedy(weights={"kind": "balanced"}))
-    over = find_remedy(params, Remedy(sampler="oversample"))
-    under = find_remedy(params, Remedy(sampler="undersample"))
-    claims: list[dict[str, Any]] = []
-
-    # (a) the baseline does not learn the minority class
-    nz = cmp.near_zero_recall
-    claim: dict[str, Any] = {
-        "id": "a",
-        "claim": f"The baseline (no remedy) does not learn the minority class ({pos}).",
-        "study": "recall 0.0: every test image predicted as the majority class",
-        "rule": (
-            f"held when the upper end of the {pct} t-interval of the baseline's mean test "
-            f"recall at threshold {t} over seeds lies below {nz} (one-sided one-sample "
-            f"t-test of H0: mean recall \u2265 {nz}, p < {side}); did not hold when its lower "
-            "end is at or above it; otherwise inconclusive. A t-interval, not the table's "
-            "bootstrap interval, so that interval and p-value are one test"
-        ),
-    }
-    if baseline is None:
-        claim.update(verdict="not run", evidence=["no remedy declared with no components"])
-    else:
-        rec = check_below(
-            f"`{baseline}` mean test recall",
-            values(baseline, "test.recall"),
-            nz,
-            conf,
-            value_range(runs, "test.recall"),
-            difference=False,
-        )
-        auc, trec = per[baseline]["test.roc_auc"], per[baseline]["tuned.recall"]
-        evidence = [
-            _describe_test(rec, conf),
-            f"but its test ROC AUC is {mean_ci(auc)}, and at the validation-tuned threshold "
-            f"its recall is {mean_ci(trec)} (means with the table's {pct} bootstrap intervals)",
-        ]
-        if auc["ci_low"] is not None and auc["ci_low"] > 0.5:
-            evidence.append(
-                "the AUC interval lies above 0.5: the scores do rank the minority class above "
-                "chance; what fails is the threshold, not all learning"
-            )
-        claim["evidence"] = evidence
-        finish(claim, [rec], rec["verdict"])
-    claims.append(claim)
-
-    # (b) class weights beat oversampling (fewer false negatives)
-    claim = {
-        "id": "b",
-        "claim": "Class weights beat oversampling (fewer false negatives).",
-        "study": "198 vs 227 false negatives out of 1000 test images of the positive class",
-    }
-    if weights is None or over is None:
-        missing = [n for n, r in (("class weights", weights), ("oversampling", over)) if r is None]
-        claim.update(verdict="not run", evidence=[f"not declared: {', '.join(missing)}"])
-    else:
-        claim["rule"] = (
-            f"held when the upper end of the {pct} paired t-interval of the difference in "
-            f"test false negatives at threshold {t} (`{weights}` \u2212 `{over}`, same seed) "
-            f"lies below 0 (one-sided paired t-test of H0: difference \u2265 0, p < {side}); "
-            "did not hold when its lower end is at or above 0; otherwise inconclusive"
-        )
-        fn = check_below(
-            f"false negatives `{weights}` \u2212 `{over}`",
-            differences(values(weights, "test.fn"), values(over, "test.fn")),
-            0.0,
-            conf,
-            difference_range(value_range(runs, "test.fn")),
-            digits=1,
-        )
-        fp = pair(weights, over, "test.fp")
-        auc = pair(weights, over, "test.roc_auc")
-        n_pos = _n_positives(runs, weights)
-        claim["evidence"] = [
-            f"false negatives at threshold {t} (of {n_pos} test {pos} images): "
-            f"`{weights}` {mean_ci(per[weights]['test.fn'], 1)}, "
-            f"`{over}` {mean_ci(per[over]['test.fn'], 1)} (the table's bootstrap intervals)",
-            _describe_test(fn, conf),
-            f"the price in false positives: {diff(fp, 1)}; ROC AUC difference: {diff(auc)}",
-        ]
-        finish(claim, [fn], fn["verdict"])
-    claims.append(claim)
-
-    # (c) undersampling is comparable to class weights
-    m = cmp.equivalence_margin
-    claim = {
-        "id": "c",
-        "claim": "Undersampling is comparable to class weights.",
-        "study": "similar false negatives and AUC",
-    }
-    if weights is None or under is None:
-        missing = [
-            n for n, r in (("class weights", weights), ("undersampling", under)) if r is None
-        ]
-        claim.update(verdict="not run", evidence=[f"not declared: {', '.join(missing)}"])
-    else:
-        claim["rule"] = (
-            f"held when the {pct} paired t-interval of the test-recall difference at "
-            f"threshold {t} (`{under}` \u2212 `{weights}`) lies inside \u00b1{m} (two one-sided "
-            f"paired t-tests, TOST, of H0: difference \u2264 \u2212{m} and H0: difference "
-            f"\u2265 {m}, both p < {side}; the larger p is printed); did not hold when the "
-            f"interval lies entirely outside \u00b1{m}; otherwise inconclusive"
-        )
-        rec = check_within(
-            f"recall `{under}` \u2212 `{weights}`",
-            differences(values(under, "test.recall"), values(weights, "test.recall")),
-            m,
-            conf,
-            difference_range(value_range(runs, "test.recall")),
-        )
-        auc = pair(under, weights, "test.roc_auc")
-        claim["evidence"] = [
-            f"test recall at threshold {t}: `{under}` {mean_ci(per[under]['test.recall'])}, "
-            f"`{weights}` {mean_ci(per[weights]['test.recall'])} (the table's bootstrap "
-            "intervals)",
-            _describe_test(rec, conf),
-            f"ROC AUC difference: {diff(auc)}",
-        ]
-        finish(claim, [rec], rec["verdict"])
-    claims.append(claim)
-
-    # (d) second-phase training on the natural distribution costs minority recall
-    drop = cmp.material_drop
-    claim = {
-        "id": "d",
-        "claim": (
-            "Second-phase training on the natural distribution (retraining only the last "
-            "layer of an over/undersampled model) costs much of the minority recall."
-        ),
-        "study": "two-phase recall falls back toward the baseline's",
-        "rule": (
-            "for every over/undersampled model declared with a two-phase version: the pair "
-            f"held when the upper end of the {pct} paired t-interval of the test-recall "
-            f"change at threshold {t} (two-phase \u2212 one-phase) lies below \u2212{drop} "
-            f"(one-sided paired t-test of H0: change \u2265 \u2212{drop}, p < {side}), did "
-            f"not hold when its lower end is at or above \u2212{drop}. The claim held when "
-            "every pair held, did not hold when every pair did not, otherwise inconclusive. "
-            "A p-value against *no* change answers another question (is there a drop at "
-            "all?) and is printed as such"
-        ),
-    }
-    tests, evidence = [], []
-    for first in (over, under):
-        if first is None:
-            continue
-        second = find_remedy(params, Retrain(start=first))
-        if second is None:
-            continue
-        rec = check_below(
-            f"recall `{second}` \u2212 `{first}`",
-            differences(values(second, "test.recall"), values(first, "test.recall")),
-            -drop,
-            conf,
-            difference_range(value_range(runs, "test.recall")),
-        )
-        zero = pair(second, first, "test.recall")
-        auc = pair(second, first, "test.roc_auc")
-        tests.append(rec)
-        evidence.append(
-            f"`{second}` vs `{first}`: test recall {mean_ci(per[second]['test.recall'])} vs "
-            f"{mean_ci(per[first]['test.recall'])} (the table's bootstrap intervals)"
-        )
-        evidence.append(_describe_test(rec, conf))
-        if zero["p_ttest"] is not None:
-            evidence.append(
-                f"against no change (two-sided paired t-test, not the rule's test): "
-                f"p {p_value(zero['p_ttest'], eq=True)}; ROC AUC difference {diff(auc)}"
-            )
-    if not tests:
-        claim.update(
-            verdict="not run",
-            evidence=["no retrain remedy starting from an over/undersampled model is declared"],
-        )
-    else:
-        verdicts = {r["verdict"] for r in tests}
-        claim["evidence"] = evidence
-        finish(claim, tests, verdicts.pop() if len(verdicts) == 1 else "inconclusive")
-    claims.append(claim)
-    return claims
+    side = {"below": "below", "above": "above", "lower": "below", "higher": "above"}
+    what = {
+        "bound": f"lies {side[q.direction]} {q.threshold:g}",
+        "superiority": f"lies {side[q.direction]} 0 ({q.direction} is better)",
+        "non_inferiority": f"is not worse than the margin {q.threshold:g} ({q.direction} is "
+        "better)",
+        "equivalence": f"lies inside \u00b1{q.threshold:g} (two one-sided tests)",
+    }[q.kind]
+    out["rule"] = (
+        f"held when the repeated {_pct(out['confidence'])} t-interval of the mean "
+        f"{'paired difference' if q.pairs else 'value'} of `{q.metric}` over seeds {what}, "
+        "for every pair; did not hold when it lies entirely on the other side; otherwise "
+        f"inconclusive. Level {tests[0]['level']:.3g} per side: this look's share "
+        f"({seq.spending} spending, looks {seq.looks}) of the question's "
+        f"{alpha:.3g} (the family's {1 - params.compare.confidence:g} split over "
+        f"{len(params.compare.questions)} questions)"
+    )
+    return out
 
 
-def _n_positives(runs: Runs, remedy: str) -> int:
-    run = next(iter(runs[remedy].values()))
-    return int(run["test"]["tp"] + run["test"]["fn"])
+def check_questions(params: Params, runs: Runs, ceiling: list[str]) -> list[dict[str, Any]]:
+    """Every primary question of ``compare.questions``, in order; ``best`` questions first
+    feed ``@best`` (the remedies that could be the best) to the questions naming it."""
+    questions = params.compare.questions
+    results: dict[str, dict[str, Any]] = {}
+    members: list[str] | None = None
+    for qid, q in questions.items():
+        if q.kind == "best":
+            results[qid] = check_question(qid, q, params, runs, ceiling)
+            members = members or results[qid]["members"]
+    for qid, q in questions.items():
+        if q.kind != "best":
+            results[qid] = check_question(qid, q, params, runs, ceiling, members)
+    return [results[qid] for qid in questions]

@@ -9,10 +9,12 @@ Writes (the ``compare`` stage):
   per remedy so that ``dvc metrics show`` prints one row per remedy with a handful of
   columns (the registry's ``dvc_metrics`` view, means over seeds) and ``dvc metrics diff`` stays
   readable; everything else lives in
-- ``metrics/statistics.json``: mean, sd and bootstrap interval per remedy and metric, the
+- ``metrics/statistics.json``: mean, sd and t-interval per remedy and metric, the
   paired comparisons against ``compare.reference`` and against the best remedy (the
-  ceiling excluded), with raw and multiplicity-adjusted p-values, and the claims with
-  their rules (not a declared metric: thousands of numbers);
+  ceiling excluded), with raw and multiplicity-adjusted p-values (exploratory), the primary
+  questions with their rules (``questions``), and ``could_be_best`` (the set of remedies
+  that could be the best, their MCB intervals and training costs, and the recommended one;
+  what the forest plot draws) (not a declared metric: thousands of numbers);
 - ``metrics/comparison.md``: the table people read in a pull request, the paired
   comparisons, and "The study's claims, checked", all generated from the numbers above;
 - ``figures/comparison/*.png`` (see :mod:`imbalance.analysis.figures`) and
@@ -30,7 +32,7 @@ import sys
 from typing import Any
 
 from imbalance.analysis import metrics, text
-from imbalance.analysis.claims import check_claims
+from imbalance.analysis.claims import check_questions
 from imbalance.analysis.evaluate import CHOSEN_ON, TRAINING_RECORD
 from imbalance.analysis.runs import (
     Runs,
@@ -42,7 +44,6 @@ from imbalance.analysis.runs import (
     value_range,
 )
 from imbalance.analysis.stats import (
-    BOOTSTRAP_SEED,
     PAdjust,
     adjust_p,
     describe,
@@ -142,10 +143,11 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     chosen among the remedies a user of the imbalanced set could train: the ceiling
     (:func:`ceiling_remedies`) would win every time and say nothing about the remedies.
     """
-    conf, resamples, seeds = params.compare.confidence, params.compare.bootstrap, params.seeds
+    conf, seeds = params.compare.confidence, params.seeds
     remedies = list(params.all_remedies)
     per = {
-        r: {k: describe(series(runs, r, k, seeds), conf, resamples) for k in KEYS} for r in remedies
+        r: {k: describe(series(runs, r, k, seeds), conf, value_range(runs, k)) for k in KEYS}
+        for r in remedies
     }
     ceiling = ceiling_remedies(params)
     aucs = {r: per[r]["test.roc_auc"]["mean"] for r in remedies}
@@ -156,10 +158,7 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     def against(other: str) -> dict[str, Any]:
         base = {k: series(runs, other, k, seeds) for k in KEYS}
         return {
-            r: {
-                k: paired(series(runs, r, k, seeds), base[k], conf, resamples, ranges[k])
-                for k in KEYS
-            }
+            r: {k: paired(series(runs, r, k, seeds), base[k], conf, ranges[k]) for k in KEYS}
             for r in remedies
             if r != other
         }
@@ -181,10 +180,8 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
         "confidence": conf,
         "seeds": seeds,
         "interval": (
-            f"per remedy: expanded percentile bootstrap interval of the mean over seeds "
-            f"({resamples} resamples of the seeds, generator seed {BOOTSTRAP_SEED}; "
-            "Hesterberg 2015), "
-            "inside the observed range; paired: t-interval cut to the difference's range"
+            "per remedy: Student-t interval of the mean over seeds, cut to the metric's "
+            "range; paired: t-interval of the paired difference, cut to its range"
         ),
         "reference": params.compare.reference,
         "also_against": list(params.compare.also_against),
@@ -297,26 +294,23 @@ def _paired_table(
     adj = method != "none"
     name = ADJUST_NAMES[method]
     head = (
-        f"| remedy \u2212 `{other}` | metric | mean difference | t-interval | bootstrap "
-        "interval | d_z | p (paired t) |"
+        f"| remedy \u2212 `{other}` | metric | mean difference | t-interval | d_z | p (paired t) |"
         + (f" p adj. ({name}) |" if adj else "")
         + " p (Wilcoxon) |"
         + (f" p adj. ({name}) |" if adj else "")
     )
-    lines = [head, "|---|---|" + "---:|" * (8 if adj else 6)]
+    lines = [head, "|---|---|" + "---:|" * (7 if adj else 5)]
     for remedy, per_key in comparisons.items():
         for key, label in PAIRED:
             p = per_key[key]
             if p["mean_diff"] is None:
                 continue
-            boot = text.ci(p, "bootstrap_low", "bootstrap_high")
             d_z = "n/a" if p["d_z"] is None else f"{p['d_z']:+.2f}"
             cells = [
                 f"`{remedy}`",
                 label,
                 text.signed(p["mean_diff"]) + defined_on(p.get("n"), n_seeds),
                 text.ci(p),
-                boot,
                 d_z,
                 text.p_value(p["p_ttest"]),
             ]
@@ -408,21 +402,85 @@ def _adjust_text(params: Params, stats: dict[str, Any]) -> str:
     return f"{family} {how}"
 
 
+def training_cost(params: Params, runs: Runs, remedy: str) -> dict[str, Any]:
+    """A remedy's mean training cost over its seeds: steps, forward-backward passes (SAM
+    doubles them) and wall seconds where the run recorded them (``wall_s``; machine-
+    dependent, so never the tie-break)."""
+    by_seed = list(runs[remedy].values())
+    steps = sum(r.get("steps_trained", 0) for r in by_seed) / max(len(by_seed), 1)
+    spec = params.remedy(remedy)
+    passes = steps * (2 if spec.sam.rho > 0 else 1)
+    if isinstance(spec, Retrain) and spec.start.remedy in runs:  # its start model, too
+        start = training_cost(params, runs, spec.start.remedy)
+        steps, passes = steps + start["steps"], passes + start["passes"]
+    walls = [r["wall_s"] for r in by_seed if isinstance(r.get("wall_s"), int | float)]
+    return {
+        "steps": round(steps, 1),
+        "passes": round(passes, 1),
+        "wall_s": round(sum(walls) / len(walls), 1) if walls else None,
+    }
+
+
+def recommendation(
+    params: Params, runs: Runs, stats: dict[str, Any], questions: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The set of remedies that could be best (the first ``best`` question) and the one to
+    use: since the data cannot tell them apart on the question's metric, the one with the
+    best mean balanced accuracy at the validation-tuned threshold (what a user deploys),
+    ties to the cheapest to train (fewest forward-backward passes, a retrain remedy's start
+    model included)."""
+    best_q = next((q for q in questions if q["kind"] == "best"), None)
+    if best_q is None or not best_q["members"]:
+        return None
+    per = stats["remedies"]
+    members = {
+        r: {
+            **best_q["mcb"][r],
+            "mean": per[r][best_q["metric"]]["mean"],
+            "balanced_accuracy_tuned": per[r]["tuned.balanced_accuracy"]["mean"],
+            "cost": training_cost(params, runs, r),
+        }
+        for r in best_q["members"]
+    }
+    choice = min(
+        members,
+        key=lambda r: (
+            -(members[r]["balanced_accuracy_tuned"] or 0.0),
+            members[r]["cost"]["passes"],
+            r,
+        ),
+    )
+    return {
+        "question": best_q["id"],
+        "metric": best_q["metric"],
+        "confidence": best_q["confidence"],
+        "n": best_q["n"],
+        "members": members,
+        "intervals": {r: best_q["mcb"][r] for r in best_q["mcb"]},
+        "recommended": choice,
+        "tie_break": (
+            "highest mean balanced accuracy at the tuned threshold among the could-be-best "
+            "set, then fewest forward-backward passes"
+        ),
+    }
+
+
 def _summary(
     params: Params,
     stats: dict[str, Any],
-    claims: list[dict[str, Any]],
+    questions: list[dict[str, Any]],
     protocols: list[str],
     manifest: dict[str, Any],
 ) -> list[str]:
-    """The five lines a reader needs first: ceiling, best remedy, claims, protocol, data."""
-    per, ceiling, best = stats["remedies"], stats["ceiling"], stats["best"]
+    """What a reader needs first: each question's verdict and meaning, the remedy to use,
+    ceiling, protocol, data."""
+    per, ceiling = stats["remedies"], stats["ceiling"]
+    rec = stats.get("could_be_best")
 
     def auc(remedy: str) -> str:
         cell = _cell(per[remedy]["test.roc_auc"], 3, False, len(stats["seeds"]))
         return f"`{remedy}`: test ROC AUC {cell}"
 
-    verdicts = ", ".join(f"({c['id']}) {c['verdict']}" for c in claims) or "none checked"
     source = str(manifest.get("source", "?"))
     kind = "the official archive" if is_official(params, manifest) else "a copy"
     t = params.train
@@ -431,16 +489,58 @@ def _summary(
         if t.stopping == "early_stopping"
         else f"{t.max_steps} steps for every remedy (equal budget)"
     )
-    return [
+    out = [
         "**Summary.**",
         "",
+        "| question | verdict | seeds | in practice |",
+        "|---|---|---:|---|",
+    ]
+    for q in questions:
+        meaning = q.get("practice") or _undecided(q, params.compare.sequential.looks[-1])
+        out.append(
+            f"| ({q['id']}) {q['claim']} | *{q['verdict']}* | {q.get('n', 0)} | "
+            f"{meaning.replace('|', '/')} |"
+        )
+    out.append("")
+    if rec is not None:
+        m = rec["members"]
+        costs = "; ".join(
+            f"`{r}` {_mean(m[r]['mean'])} (bal. acc. @t {_mean(m[r]['balanced_accuracy_tuned'])}"
+            f", {m[r]['cost']['passes']:.0f} passes"
+            + (f", {m[r]['cost']['wall_s']:.0f} s" if m[r]["cost"]["wall_s"] else "")
+            + ")"
+            for r in m
+        )
+        out.append(
+            f"- **Use `{rec['recommended']}`**: {len(m)} remedies could be the best on "
+            f"`{rec['metric']}` at {rec['confidence']:.2%} simultaneous confidence (Hsu's "
+            f"comparison with the best, {rec['n']} seeds) — {costs}; of these it is the "
+            "cheapest to train (tie-break: fewest forward-backward passes)."
+        )
+    out += [
         "- Ceiling (data a user of the imbalanced set lacks): "
         + ("; ".join(auc(r) for r in ceiling) or "none declared"),
-        "- Best imbalanced remedy: " + (auc(best) if best else "none"),
-        f"- The study's claims: {verdicts}",
         f"- Protocol: {'; '.join(protocols)}; {stopping}",
         f"- Data: `{source}` ({kind}; see below)",
     ]
+    return out
+
+
+def _undecided(q: dict[str, Any], cap: int) -> str:
+    """The summary's sentence for a question without a practical verdict."""
+    if q["verdict"] == "not run":
+        return "not run: a remedy it names is not declared"
+    if q["verdict"] != "inconclusive":
+        return ""
+    if q.get("n", 0) >= cap:
+        return f"undecided at the cap of {cap} seeds: treat the remedies as equal here"
+    if q.get("seeds_needed"):
+        return f"not decided yet: about {q['seeds_needed']} seeds would decide it (estimate)"
+    return "not decided yet: more seeds for its remedies (see below)"
+
+
+def _mean(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def comparison_markdown(
@@ -464,9 +564,8 @@ def comparison_markdown(
     n_pos, n_neg = first["tp"] + first["fn"], first["tn"] + first["fp"]
     sp = params.split
     cells = (
-        f"mean over seeds [{pct} interval]: an expanded percentile bootstrap over the seeds "
-        f"({params.compare.bootstrap} seeded resamples), which never leaves the metric's "
-        "range (rates in [0, 1], counts in [0, n]); the figures show the same intervals"
+        f"mean over seeds [{pct} Student-t interval], cut to the metric's range (rates in "
+        "[0, 1], counts in [0, n]); the figures show the same intervals"
         if n > 1
         else "single values (n=1: no intervals)"
     )
@@ -540,8 +639,7 @@ def comparison_markdown(
         f"Differences are taken within each seed, then summarised over the {n} seeds: mean, "
         f"{pct} t-interval (cut to the difference's possible range, [\u22121, 1] for a rate: "
         "the true difference lies in that range, so the cut interval keeps its coverage), "
-        f"{pct} expanded percentile bootstrap interval ({params.compare.bootstrap} resamples "
-        "of the seeds), Cohen's d_z (mean / sd of the differences), two-sided p-values "
+        "Cohen's d_z (mean / sd of the differences), two-sided p-values "
         "against no difference of the paired t-test (dual to the t-interval) and the "
         "Wilcoxon signed-rank test"
         + (
@@ -552,14 +650,14 @@ def comparison_markdown(
         "",
         f"**Multiple comparisons.** {_adjust_text(params, stats)}",
         "",
-        f"### Against the reference `{ref}`",
+        f"### Against the reference `{ref}` (exploratory)",
         "",
         *_paired_table(stats["paired"]["reference"], ref, method, n),
     ]
     if top is not None:
         out += [
             "",
-            f"### Against the best remedy by mean test ROC AUC, `{top}`",
+            f"### Against the best remedy by mean test ROC AUC, `{top}` (exploratory)",
             "",
             "The best among the remedies a user with the imbalanced set can train"
             + (
@@ -578,7 +676,7 @@ def comparison_markdown(
     for other in stats["also_against"]:
         out += [
             "",
-            f"### Against `{other}` (`compare.also_against`)",
+            f"### Against `{other}` (`compare.also_against`, exploratory)",
             "",
             "The remedy later ones build on: each one's paired difference to it is what the "
             "component it adds contributes.",
@@ -592,18 +690,19 @@ def comparison_markdown(
     out += ["", *_budget_table(params, runs)]
     out += [
         "",
-        "## The study's claims, checked",
+        "## The primary questions, checked",
         "",
-        f"From our own numbers ({n} seed{'s' if n != 1 else ''}, {protocol}). "
-        "Remedies are found by composition (params.yaml), not by name. Each verdict states "
-        f"its rule. All rules use Student-t intervals over seeds ({pct}, two-sided; paired "
-        "where two remedies are compared): a bound outside the interval is the same as a "
-        f"one-sided t-test against that bound with p < {alpha / 2:g}, and the p-value "
-        "printed next to a verdict is that test's. The four claims are the study's own, "
-        "stated in advance, and each is judged on its own (not adjusted with the tables "
-        "above). An *inconclusive* verdict says what would decide it: the number of seeds "
-        "at which the interval would exclude the bound if the observed mean and sd held "
-        "(an estimate)."
+        f"From our own numbers ({protocol}). Remedies are found by composition or name "
+        "(`compare.questions` in params.yaml). The questions are their own family: the "
+        f"error {alpha:g} is split equally among them (Bonferroni), each verdict either way "
+        "spends half of its share, and the group-sequential plan "
+        f"(`compare.sequential`: {params.compare.sequential.spending} alpha spending, looks at "
+        f"{params.compare.sequential.looks} seeds) gives each look its nominal level, so the "
+        "verdicts stay valid although the study looks after every batch of seeds. Each "
+        "verdict states its rule; the p-value printed is that rule's one-sided t-test. The "
+        "paired tables above are exploratory: they are not part of this family. An "
+        "*inconclusive* verdict says what would decide it (an estimate from the observed "
+        "mean and sd)."
         + (
             " **With one seed there is no interval, so every verdict is inconclusive by "
             "construction: the numbers below are one draw, not a finding.**"
@@ -613,8 +712,9 @@ def comparison_markdown(
         "",
     ]
     for c in claims:
+        study = f" The study: {c['study']}." if c.get("study") else ""
         out.append(
-            f"**({c['id']}) {c['claim']}** \u2014 *{c['verdict']}*. The study: {c['study']}."
+            f"**({c['id']}) {c['claim']}** \u2014 *{c['verdict']}* ({c.get('n', 0)} seeds).{study}"
         )
         if c.get("rule"):
             out.append(f"- *Rule*: {c['rule']}.")
@@ -651,7 +751,8 @@ def run_compare(params: Params, layout: Layout) -> None:
     runs = load_runs(params, layout)
     manifest = read_manifest(layout.manifest)
     stats = statistics(params, runs)
-    claims = check_claims(params, stats, runs)
+    claims = check_questions(params, runs, stats["ceiling"])
+    stats["could_be_best"] = recommendation(params, runs, stats, claims)
     first_seed = params.seeds[0]
     curves = read_curves(params, first_seed, layout)
     roc = read_roc(params, layout)
@@ -672,7 +773,7 @@ def run_compare(params: Params, layout: Layout) -> None:
         for name in ("roc.json", "precision_recall.json", "confusion.json"):
             src = layout.run_plots_dir(first_seed) / name
             write_text(plot_dir / name, src.read_text())
-    write_json(layout.statistics, {**stats, "claims": claims})
+    write_json(layout.statistics, {**stats, "questions": claims})
     write_text(
         layout.comparison_md,
         comparison_markdown(params, stats, runs, manifest, claims),

@@ -78,7 +78,7 @@ def _interval_name(params: Params) -> str:
     """What the error bars and bracketed numbers of every figure are (the table's too)."""
     if len(params.seeds) == 1:
         return "n=1: no intervals"
-    return f"{params.compare.confidence:.0%} bootstrap interval over seeds"
+    return f"{params.compare.confidence:.0%} t-interval over seeds"
 
 
 def _name(remedy: str, stats: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Statistics over seeds: intervals per remedy, paired comparisons, tests against bounds.
+"""Statistics over seeds: intervals per remedy, paired comparisons, tests against bounds,
+the group-sequential plan of the primary questions, and comparisons with the best.
 
 Why paired: every seed fixes the imbalanced subset, the validation split, the initial
 weights and the data order, and every remedy of a seed sees the same ones. The seed-to-
@@ -6,25 +7,38 @@ seed spread of one remedy is as large as the differences between remedies (test 
 one baseline: 0.65, 0.83, 0.66), but much of it is shared by all remedies of a seed, so
 differences taken within a seed are far less noisy than differences of two means.
 
-Three kinds of numbers, each with the interval that fits its use:
+**Intervals** (:func:`describe`, :func:`paired`, :func:`bound_test`): Student-t intervals
+of the mean over seeds, cut to the range the quantity cannot leave (rates [0, 1], counts
+[0, n], differences their difference range), which keeps the coverage. They keep their
+level at the study's n (simulation tests at n = 5, 20, 50: within one point of 95 %);
+the expanded percentile bootstrap used before could not (at n = 5 it never leaves the
+observed range, so it covers at most 1 - 2/2^5 = 93.75 %; ~92 % measured). p-values of
+the paired t-test and Wilcoxon signed-rank test go with the exploratory tables
+(:func:`adjust_p` over the tables' family).
 
-- **One remedy's metric** (the table, every figure): :func:`describe`, an *expanded
-  percentile bootstrap* interval of the mean over seeds (:func:`bootstrap_interval`).
-  Metrics live in a range (rates in [0, 1], counts in [0, n]) and, with five seeds, a
-  t-interval leaves it (recall [0, 0, 0, 0.9, 1]: t-interval [-0.27, 1.03]). See
-  :func:`bootstrap_interval` for why this interval and not a logit one.
-- **A paired difference** between two remedies (the paired tables): :func:`paired`, the
-  paired t-interval (dual to the paired t-test whose p-value is printed beside it), cut to
-  the difference's possible range, plus the same bootstrap interval as a check that does
-  not assume normality; p-values of the paired t-test and of the Wilcoxon signed-rank
-  test, to be adjusted for multiplicity over the family reported (:func:`adjust_p`).
-- **A claim's bound** (the verdicts): :func:`bound_test`, one-sided t-tests of a mean
-  against a bound, whose p-values say the same as the two-sided t-interval's ends, and
-  :func:`seeds_needed`, the number of seeds at which an undecided effect would decide.
+**The sequential rule** (:func:`nominal_levels`, :func:`level_at`): a group-sequential
+alpha-spending plan (Lan-DeMets; Pocock- or O'Brien-Fleming-type spending), fixed in
+params.yaml (``compare.sequential``) before the first look, with t-tests at each look's
+nominal level; the simulation test shows the chance of a wrong decision over all looks
+stays at the declared level. Why not anytime-valid confidence sequences (betting CS for
+bounded differences): at n = 5..30 they cannot decide what this study asks. A paired
+difference of rates lies in [-1, 1]; rescaled to [0, 1] with "no difference" at 0.5, a
+betting martingale multiplies its wealth by at most 1 + lambda (x - 0.5) <= 2 per seed
+(lambda <= 1/0.5), and must reach 2/alpha = 40 to reject at 95 % two-sided: after 5
+seeds it is at most 2^5 = 32 even if *every* seed showed the largest possible
+difference, and at the questions' Bonferroni share (0.05 / 6 per question) it needs 240,
+i.e. 8 perfect seeds. Real differences (AUC 0.01-0.05 with seed sd 0.01-0.03) would need
+hundreds of seeds, because a CS pays for validity at every n and for not knowing the
+variance. The t-based group-sequential test uses the seeds' small spread directly: its
+first look at 5 seeds loses little against a fixed-sample t-test (Pocock: 0.0037 instead
+of 0.025 per side at 5 of 50 seeds), and the last look keeps most of the level. The price:
+the looks must be the planned ones (``./dev.sh decide`` only stops at them).
 
-With a handful of seeds: the Wilcoxon test cannot reach p < 0.0625 with five pairs,
-whatever the data; one seed gives no interval at all, and everything says "n=1" instead
-of inventing one. Every random stream is seeded: equal inputs give byte-identical files.
+**Which remedy could be best** (:func:`could_be_best`): Hsu's multiple comparisons with
+the best, paired by seed, Bonferroni over the k - 1 comparisons.
+
+With one seed there is no interval: everything says "n=1" instead of inventing one.
+Everything here is deterministic: equal inputs give byte-identical files.
 """
 
 from __future__ import annotations
@@ -34,9 +48,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
-BOOTSTRAP_SEED = 0  # fixed, so equal runs give byte-identical statistics files
 #: Largest number of seeds :func:`seeds_needed` looks for; beyond it says "more than".
 MAX_SEEDS = 10_000
 PAdjust = Literal["holm", "bh", "none"]
@@ -73,78 +86,49 @@ def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
     return lo - hi, hi - lo
 
 
-# -------------------------------------------------------------------------- bootstrap
+# ------------------------------------------------------------------------ t-intervals
 
 
-def expanded_level(confidence: float, n: int) -> float:
-    """Percentile level of the expanded percentile interval of a mean of ``n`` values.
+def t_interval(
+    values: np.ndarray, confidence: float, bounds: tuple[float, float] | None = None
+) -> tuple[Any, Any]:
+    """Student-t interval of the mean, ``mean +- t(1 - a/2, n - 1) s / sqrt(n)``, cut to bounds.
 
-    Hesterberg (2015, "What teachers should know about the bootstrap", The American
-    Statistician 69:371) widens the percentile interval's level so that, for normal data,
-    it is as wide as the t-interval: the bootstrap distribution of a mean has the
-    plug-in sd ``s * sqrt((n - 1) / n) / sqrt(n)`` and a normal shape, so the percentile
-    interval at level ``2 * Phi(z) - 1`` with ``z = t(1 - a/2, n - 1) * sqrt(n / (n - 1))``
-    matches ``mean +- t * s / sqrt(n)``. At n = 5 and 95 %: the 0.095 and 99.905
-    percentiles instead of 2.5 and 97.5.
-    """
-    if n < 2:
-        raise ValueError("an interval needs at least two values")
-    z = stats.t.ppf((1 + confidence) / 2, n - 1) * np.sqrt(n / (n - 1))
-    return float(1 - 2 * stats.norm.sf(z))
-
-
-@lru_cache(maxsize=16)
-def _resample_index(n: int, resamples: int) -> np.ndarray:
-    """Which seeds each bootstrap resample draws: one seeded matrix per (n, resamples).
-
-    The same matrix for every remedy and metric: the resamples of two remedies draw the
-    same seeds, as the pairing of the data asks, and no result depends on the order in
-    which statistics are computed.
-    """
-    index = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(resamples, n))
-    index.flags.writeable = False
-    return index
-
-
-def bootstrap_interval(
-    values: np.ndarray, confidence: float, resamples: int
-) -> tuple[float, float]:
-    """Expanded percentile bootstrap interval of the mean, resampling seeds.
-
-    Why this interval for the per-remedy numbers:
-
-    - **It cannot leave the metric's range.** Every resample mean is an average of observed
-      values, so the interval lies within [min, max] of the seeds, hence inside [0, 1] for
-      a rate and [0, n] for a count, for every metric alike: no metric needs its own
-      transformation or denominator (precision's denominator changes from run to run,
-      ROC AUC has none).
-    - **It is an interval for the mean**, the number the table prints. A logit-scale
-      t-interval would be an interval for the back-transformed mean logit, which is not
-      the mean (recall [0, 0, 0, 0.9, 1]: mean 0.38, back-transformed mean logit 0.07),
-      and needs an arbitrary continuity correction for the many values of exactly 0 or 1.
-    - **Expanded, not plain.** The plain percentile interval is about 35 % narrower than
-      the t-interval at n = 5 (it uses the plug-in sd and normal quantiles); the expanded
-      level (:func:`expanded_level`) restores the t-interval's width where the data are
-      normal, and keeps the range where they are not. With n <= 4 seeds the interval is
-      practically [min, max] of the seeds: all that four numbers can say.
-    - Seeded (:data:`BOOTSTRAP_SEED`) and deterministic; ``resamples`` is the param
-      ``compare.bootstrap``.
+    Over the last axis (one sample, or a stack of samples as the coverage test passes).
+    Why t and not a bootstrap: at the study's n (5 seeds, up to the sequential cap) the
+    t-interval keeps its level for normal data exactly and for the metrics' skewed,
+    bounded values nearly so, while the percentile bootstrap cannot (at n = 5 it never
+    leaves the observed range, so it covers at most 1 - 2/2^5 = 93.75 %; it covered
+    ~92 % in simulation). Cutting to the metric's range keeps coverage: the true mean
+    always lies in it.
     """
     x = np.asarray(values, dtype=np.float64)
-    level = expanded_level(confidence, x.size)
-    means = x[_resample_index(x.size, resamples)].mean(axis=1)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return _clip(low, high, (float(x.min()), float(x.max())))
+    n = x.shape[-1]
+    if n < 2:
+        raise ValueError("an interval needs at least two values")
+    mean, sd = x.mean(axis=-1), x.std(axis=-1, ddof=1)
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low = np.minimum(np.maximum(low, bounds[0]), bounds[1])
+        high = np.maximum(np.minimum(high, bounds[1]), bounds[0])
+    if x.ndim == 1:
+        return float(low), float(high)
+    return low, high
 
 
 # --------------------------------------------------------------------------- describe
 
 
-def describe(values: Any, confidence: float, resamples: int) -> dict[str, Any]:
-    """Mean, sample standard deviation and bootstrap interval of the mean over seeds.
+def describe(
+    values: Any, confidence: float, bounds: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Mean, sample standard deviation and t-interval of the mean over seeds.
 
-    The keys ``n``, ``mean``, ``std``, ``ci_low``, ``ci_high`` are read by the PR comment
-    and the sweep (statistics.json's ``remedies.<remedy>.<key>``).
+    ``bounds`` is the range the metric cannot leave (:func:`imbalance.analysis.runs.value_range`);
+    the interval is cut to it. The keys ``n``, ``mean``, ``std``, ``ci_low``, ``ci_high``
+    are read by the PR comment and the sweep (statistics.json's
+    ``remedies.<remedy>.<key>``). ``n`` counts the seeds where the metric is defined.
     """
     x = _clean(values)
     n = int(x.size)
@@ -159,10 +143,10 @@ def describe(values: Any, confidence: float, resamples: int) -> dict[str, Any]:
         return out
     std = float(np.std(x, ddof=1))
     out["std"] = std
-    if std == 0.0:  # every resample is the point; say so exactly, not to the last bit
+    if std == 0.0:  # the interval is the point; say so exactly, not to the last bit
         out["ci_low"] = out["ci_high"] = mean
         return out
-    out["ci_low"], out["ci_high"] = bootstrap_interval(x, confidence, resamples)
+    out["ci_low"], out["ci_high"] = t_interval(x, confidence, bounds)
     return out
 
 
@@ -183,18 +167,17 @@ def paired(
     a: Any,
     b: Any,
     confidence: float,
-    resamples: int,
     bounds: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Paired comparison of ``a - b`` over seeds (``a[i]`` and ``b[i]`` share seed i).
 
     Returns the mean difference, its paired t-interval (cut to ``bounds``, the possible
-    range of the difference, see :func:`difference_range`), the bootstrap interval of
-    :func:`bootstrap_interval`, Cohen's d_z (mean difference / standard deviation of the
-    differences, the effect size of a paired design), and the two-sided p-values of the
-    paired t-test and of the Wilcoxon signed-rank test against no difference. The
-    t-interval stays the one the p-value belongs to: it excludes 0 exactly when p is
-    below 1 - ``confidence``. Seeds where either value is missing are dropped from both.
+    range of the difference, see :func:`difference_range`), Cohen's d_z (mean difference
+    / standard deviation of the differences, the effect size of a paired design), and
+    the two-sided p-values of the paired t-test and of the Wilcoxon signed-rank test
+    against no difference. The t-interval stays the one the p-value belongs to: it
+    excludes 0 exactly when p is below 1 - ``confidence``. Seeds where either value is
+    missing are dropped from both.
     """
     d = differences(a, b)
     n = int(d.size)
@@ -204,8 +187,6 @@ def paired(
         "std_diff": None,
         "ci_low": None,
         "ci_high": None,
-        "bootstrap_low": None,
-        "bootstrap_high": None,
         "d_z": None,
         "p_ttest": None,
         "p_wilcoxon": None,
@@ -223,7 +204,6 @@ def paired(
         # Every seed gave the same difference: the interval is that point, a test is
         # undefined (scipy would divide by zero), and so is d_z unless the difference is 0.
         out["ci_low"] = out["ci_high"] = out["mean_diff"]
-        out["bootstrap_low"] = out["bootstrap_high"] = out["mean_diff"]
         out["note"] = "identical differences on every seed: no test"
         if out["mean_diff"] == 0.0:
             out["d_z"] = 0.0
@@ -231,12 +211,10 @@ def paired(
         return out
     out["d_z"] = out["mean_diff"] / sd
     t_res = stats.ttest_1samp(d, 0.0)
-    ci = t_res.confidence_interval(confidence)
-    out["ci_low"], out["ci_high"] = _clip(ci.low, ci.high, bounds)
+    out["ci_low"], out["ci_high"] = t_interval(d, confidence, bounds)
     out["p_ttest"] = _num(float(t_res.pvalue))
     if np.any(d != 0):
         out["p_wilcoxon"] = _num(float(stats.wilcoxon(d).pvalue))
-    out["bootstrap_low"], out["bootstrap_high"] = bootstrap_interval(d, confidence, resamples)
     return out
 
 
@@ -343,3 +321,170 @@ def seeds_needed(sd: float, margin: float, confidence: float) -> int | None:
     n = np.arange(2, MAX_SEEDS + 1)
     ok = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n) < margin
     return int(n[np.argmax(ok)]) if ok.any() else None
+
+
+# ------------------------------------------------------------ group-sequential looks
+
+Spending = Literal["obrien_fleming", "pocock"]
+#: Grid step and half-width of the numerical recursion of :func:`nominal_levels` (on the
+#: Brownian scale, variance <= 1): boundaries to ~1e-4 in z, levels to a few % of themselves.
+GRID_STEP, GRID_HALF_WIDTH = 0.01, 8.0
+
+
+def spent(fraction: float, alpha: float, spending: Spending) -> float:
+    """Lan-DeMets alpha-spending: the one-sided error spent by information ``fraction``.
+
+    ``obrien_fleming``: ``2 (1 - Phi(z(1 - alpha/2) / sqrt(t)))``, almost nothing early and
+    nearly the fixed-sample level at the cap; ``pocock``: ``alpha log(1 + (e - 1) t)``,
+    evenly spread, so early looks can decide a large effect at the price of the last.
+    Both equal ``alpha`` at t = 1 and 0 at t = 0.
+    """
+    t = min(max(float(fraction), 0.0), 1.0)
+    if t == 0.0:
+        return 0.0
+    if spending == "obrien_fleming":
+        return float(2 * stats.norm.sf(stats.norm.isf(alpha / 2) / np.sqrt(t)))
+    if spending == "pocock":
+        return float(alpha * np.log1p((np.e - 1) * t))
+    raise ValueError(f"unknown spending {spending!r}; choose obrien_fleming or pocock")
+
+
+#: Simulated sequences (and their generator seed) that calibrate the t-version of the
+#: plan: deterministic, ~1 s.
+CALIBRATION_SEQUENCES, CALIBRATION_SEED = 100_000, 20_231
+
+
+@lru_cache(maxsize=64)
+def _levels(looks: tuple[int, ...], alpha: float, spending: Spending) -> tuple[float, ...]:
+    z_levels = np.asarray(_nominal_levels(looks, alpha, spending))
+    return tuple(float(v) for v in z_levels * _t_calibration(looks, z_levels, alpha))
+
+
+def _t_calibration(looks: tuple[int, ...], z_levels: np.ndarray, alpha: float) -> float:
+    """Factor (<= 1) that scales the normal-theory levels down so that t-tests at them
+    err at most ``alpha`` over all looks under H0, by seeded simulation.
+
+    The recursion assumes a known variance; t-tests estimate it at every look, and with
+    few seeds the chance of crossing *some* look comes out above alpha (Pocock at looks
+    5..50: 2.7 % instead of 2.5 %). The smallest ratio p_k / level_k over the looks of a
+    simulated null sequence crosses 1 exactly when it errs, so its alpha-quantile is the
+    factor that makes the error alpha (only ever applied downwards).
+    """
+    if len(looks) == 1:  # one look: the t-test is exact at its level
+        return 1.0
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    x = rng.standard_normal((CALIBRATION_SEQUENCES, looks[-1]))
+    ratios = np.full(CALIBRATION_SEQUENCES, np.inf)
+    for n, level in zip(looks, z_levels, strict=True):
+        head = x[:, :n]
+        t = head.mean(axis=1) / (head.std(axis=1, ddof=1) / np.sqrt(n))
+        ratios = np.minimum(ratios, stats.t.sf(t, n - 1) / level)
+    return float(min(1.0, np.quantile(ratios, alpha)))
+
+
+def nominal_levels(looks: Sequence[int], alpha: float, spending: Spending) -> tuple[float, ...]:
+    """One-sided nominal level of each planned look (see :func:`_nominal_levels`); cached:
+    the result is an immutable tuple of a pure function of its arguments (~1 s to compute)."""
+    return _levels(tuple(int(n) for n in looks), float(alpha), spending)
+
+
+def _nominal_levels(looks: Sequence[int], alpha: float, spending: Spending) -> tuple[float, ...]:
+    """One-sided nominal level of each planned look, so that the chance of *ever* crossing
+    under H0, over all looks, is ``alpha`` (the group-sequential boundary).
+
+    ``looks`` are the planned sample sizes (seeds), the last one the cap; information
+    fraction t_k = n_k / cap. The boundaries b_k of the standardised statistic follow from
+    ``P(Z_1 < b_1, ..., Z_{k-1} < b_{k-1}, Z_k >= b_k) = spent(t_k) - spent(t_{k-1})`` with
+    the canonical joint distribution (independent increments: Z_k = B(t_k) / sqrt(t_k) for
+    a Brownian motion B), computed by the Armitage-McPherson-Rowe recursion on a grid
+    (deterministic, no simulation). The level at look k is ``1 - Phi(b_k)``; a t-test at
+    that level with n_k - 1 degrees of freedom is the usual small-sample version, scaled
+    by :func:`_t_calibration` so that it keeps ``alpha`` with few seeds too; the
+    simulation test checks the error under repeated looks with other random numbers.
+    """
+    n = np.asarray(looks, dtype=np.float64)
+    if n.size == 0 or np.any(np.diff(n) <= 0) or n[0] < 2:
+        raise ValueError("looks must be increasing sample sizes of at least 2")
+    t = n / n[-1]
+    x = np.arange(-GRID_HALF_WIDTH, GRID_HALF_WIDTH + GRID_STEP / 2, GRID_STEP)
+    levels: list[float] = []
+    weights = np.zeros_like(x)  # density x grid step of B(t_{k-1}) on the continuation set
+    previous = 0.0
+    for k, tk in enumerate(t):
+        increment = spent(tk, alpha, spending) - spent(previous, alpha, spending)
+        if k == 0:
+            b = np.sqrt(tk) * stats.norm.isf(increment)
+            density = stats.norm.pdf(x, scale=np.sqrt(tk))
+        else:
+            sd = np.sqrt(tk - previous)
+
+            def crossing(
+                bound: float, w: np.ndarray = weights, s: float = sd, inc: float = increment
+            ) -> float:
+                return float(np.sum(w * stats.norm.sf((bound - x) / s))) - inc
+
+            b = optimize.brentq(crossing, -4 * GRID_HALF_WIDTH, 4 * GRID_HALF_WIDTH, xtol=1e-10)
+            density = weights @ stats.norm.pdf((x[None, :] - x[:, None]) / sd) / sd
+        weights = density * (x < b) * GRID_STEP
+        levels.append(float(stats.norm.sf(b / np.sqrt(tk))))
+        previous = tk
+    return tuple(levels)
+
+
+def level_at(n: int, looks: Sequence[int], alpha: float, spending: Spending) -> float:
+    """The one-sided level of the look a sample of ``n`` belongs to: the last planned look
+    at or below ``n`` (the first look's below it, where no decision is expected anyway)."""
+    levels = nominal_levels(looks, alpha, spending)
+    k = int(np.searchsorted(np.asarray(looks), n, side="right")) - 1
+    return levels[max(k, 0)]
+
+
+# ------------------------------------------------------ multiple comparisons with the best
+
+
+def could_be_best(
+    values: dict[str, Sequence[float | None]],
+    level: float,
+    higher_is_better: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Hsu's multiple comparisons with the best (MCB), paired by seed.
+
+    For every remedy i a one-sided simultaneous interval [low, high] of
+    ``mu_i - max_{j != i} mu_j`` (the sign flipped when lower is better), built from the
+    paired t-bounds of ``mu_i - mu_j`` over the seeds both ran: high = max(0, min_j (mean_ij
+    + q se_ij)), low = min(0, min_j (mean_ij - q se_ij)), with q the t quantile at the
+    one-sided ``level`` / (k - 1) (Bonferroni over the k - 1 comparisons with the unknown
+    best, so no equal-variance assumption; Hsu 1996, ch. 4). Remedy i *could be the best*
+    when high > 0: the data cannot rule out that it is the best; the set of such remedies
+    contains the true best with probability at least 1 - ``level``. ``values`` maps each
+    remedy to its per-seed values, aligned by seed (``None`` where not run or undefined).
+    """
+    names = list(values)
+    k = len(names)
+    sign = 1.0 if higher_is_better else -1.0
+    out: dict[str, dict[str, Any]] = {}
+    for i in names:
+        highs, lows, n_min = [], [], None
+        for j in names:
+            if j == i:
+                continue
+            d = sign * differences(values[i], values[j])
+            n = int(d.size)
+            n_min = n if n_min is None else min(n_min, n)
+            if n < 2:
+                highs.append(np.inf)
+                lows.append(-np.inf)
+                continue
+            q = stats.t.isf(level / max(k - 1, 1), n - 1)
+            se = float(np.std(d, ddof=1)) / np.sqrt(n)
+            highs.append(float(d.mean()) + q * se)
+            lows.append(float(d.mean()) - q * se)
+        high = min(highs, default=np.inf)
+        low = min(lows, default=-np.inf)
+        out[i] = {
+            "n": n_min,
+            "low": _num(min(0.0, low)),
+            "high": _num(max(0.0, high)),
+            "could_be_best": bool(high > 0),
+        }
+    return out
