@@ -417,7 +417,7 @@ def test_undefined_precision_is_averaged_over_the_seeds_where_it_is_defined() ->
     assert compare.remedy_metrics(st)["oversample"]["precision"] is None
     manifest = {"source": "x", "sha256": "", "kind": "image-folder"}
     md = compare.comparison_markdown(
-        params, st, runs, manifest, claims.check_claims(params, st, runs)
+        params, st, runs, manifest, claims.check_questions(params, runs, st["ceiling"])
     )
     header = next(ln for ln in md.splitlines() if ln.startswith("| remedy | ROC AUC"))
     column = [c.strip() for c in header.strip("|").split("|")].index("precision")
@@ -431,7 +431,7 @@ def test_undefined_precision_is_averaged_over_the_seeds_where_it_is_defined() ->
     assert cells("oversample")[column] == "n/a"
     assert "(5 of 5" not in md and "averaged over the seeds where it is defined" in md
     # a paired difference defined on fewer seeds says so too
-    pair = stats.paired([0.5, None, 0.7, 0.6, None], [0.4, 0.5, 0.5, 0.5, 0.5], 0.95, 200)
+    pair = stats.paired([0.5, None, 0.7, 0.6, None], [0.4, 0.5, 0.5, 0.5, 0.5], 0.95)
     lines = compare._paired_table({"r": {k: pair for k, _ in compare.PAIRED}}, "ref", "none", 5)
     assert "| +0.133 (3 of 5 seeds) |" in lines[2]
 
