@@ -5,6 +5,9 @@
 #   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
 #                             in DVC's queue, then `dvc repro` assembles it from the run-cache
 #                             (python -m imbalance.tools.parallel; README "Parallel runs")
+#   ./dev.sh repro -S K=V     set up, then `dvc exp run -S K=V` (the study with changed params,
+#                             e.g. -S data.source=official off the development machines)
+#   ./dev.sh predict IMAGE... set up, then predict cars in your own images (--help)
 #   ./dev.sh test             set up, then the test suite
 #   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
 #   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
@@ -38,16 +41,31 @@ wants_jobs() {
   return 1
 }
 
+# Does the repro command line change params (-S K=V, --set-param K=V)? `dvc repro` has no
+# such option; `dvc exp run` is `dvc repro` with it.
+sets_params() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -S | -S* | --set-param | --set-param=*) return 0 ;; esac
+  done
+  return 1
+}
+
 task=${1:-}
 [ $# -gt 0 ] && shift
 case "$task" in
   repro)
     setup
-    if wants_jobs "$@"; then python -m imbalance.tools.parallel "$@"; else dvc repro "$@"; fi
+    if wants_jobs "$@"; then
+      sets_params "$@" && { echo "error: --jobs takes no -S; set the params in params.yaml" >&2; exit 2; }
+      python -m imbalance.tools.parallel "$@"
+    elif sets_params "$@"; then dvc exp run "$@"
+    else dvc repro "$@"; fi
     ;;
+  predict) setup; python -m imbalance.training.predict "$@" ;;
   test) setup; python -m pytest "$@" ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro [--jobs N]|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N | -S K=V]|predict|test|report|bench|lint [args...]" >&2; exit 2 ;;
 esac
