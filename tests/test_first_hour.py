@@ -139,3 +139,48 @@ def test_predict_bad_input_is_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
     assert not (tiny_project.root / "models").exists()  # nothing trained or fetched
+
+
+# ----------------------------------------------------------------------------- review views
+
+# The recipe of docs/reviewing.md, word for word (a test below runs it).
+EXP_SHOW_RECIPE = (
+    "dvc exp show --csv --drop '.*' "
+    "--keep 'Experiment|rev|.*/(baseline|balanced|oversample_augment)\\.json:roc_auc' "
+    "| sed 's#metrics/remedies/##g; s#\\.json:roc_auc##g' | column -s, -t"
+)
+
+
+def test_exp_show_recipe_fits_80_columns(tiny_project: TinyProject) -> None:
+    """The docs' `dvc exp show` recipe, run by a real DVC on declared metrics, fits 80
+    columns and shows the values asked for."""
+    assert EXP_SHOW_RECIPE in (PROJECT_ROOT / "docs" / "reviewing.md").read_text()
+    shutil.which("column") or pytest.skip("no `column` (util-linux) on this machine")
+    remedies = tiny_project.root / "metrics" / "remedies"
+    remedies.mkdir(parents=True)
+    values = {"baseline": 0.8328, "balanced": 0.9884, "oversample_augment": 0.934}
+    for name, auc in values.items():
+        (remedies / f"{name}.json").write_text(f'{{"roc_auc": {auc}, "recall": 0.5}}\n')
+    ok(tiny_project.git("add", "-A"))
+    ok(tiny_project.git("commit", "-qm", "metrics"))
+    out = ok(tiny_project.run("bash", "-c", EXP_SHOW_RECIPE))
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["Experiment", "rev", "balanced", "baseline", "oversample_augment"]
+    assert lines[1].split() == ["workspace", "0.9884", "0.8328", "0.934"]
+    assert max(len(line) for line in lines) <= 80, lines
+
+
+def test_review_outputs_are_git_ignored(tmp_path: Path) -> None:
+    """report.md, its plots folder and dvc_plots/ never count as untracked inputs (which
+    make `./dev.sh repro --jobs N` refuse to start)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy2(PROJECT_ROOT / ".gitignore", root / ".gitignore")
+    for path in ("report.md", "report.plots/static/a.png", "dvc_plots/index.html", "new.py"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x")
+    project = TinyProject(root, root)
+    ok(project.git("init", "-q"))
+    untracked = ok(project.git("status", "--porcelain", "--untracked-files=all")).split()
+    assert "new.py" in untracked  # the check can fail
+    assert not {"report.md", "report.plots/static/a.png", "dvc_plots/index.html"} & set(untracked)
