@@ -4,7 +4,7 @@
 #   ./dev.sh repro            set up, then `dvc repro` (the whole study)
 #   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
 #                             in DVC's queue, then `dvc repro` assembles it from the run-cache
-#                             (python -m imbalance.tools.parallel; README "Parallel runs")
+#                             (python -m imbalance.tools.parallel; docs/parallel.md)
 #   ./dev.sh repro -S K=V     set up, then `dvc exp run -S K=V` (the study with changed params,
 #                             e.g. -S data.source=official off the development machines)
 #   ./dev.sh predict IMAGE... set up, then predict cars in your own images (--help)
