@@ -4,7 +4,10 @@
 #   ./dev.sh repro            set up, then `dvc repro` (the whole study)
 #   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
 #                             in DVC's queue, then `dvc repro` assembles it from the run-cache
-#                             (python -m imbalance.tools.parallel; README "Parallel runs")
+#                             (python -m imbalance.tools.parallel; docs/parallel.md)
+#   ./dev.sh repro -S K=V     set up, then `dvc exp run -S K=V` (the study with changed params,
+#                             e.g. -S data.source=official off the development machines)
+#   ./dev.sh predict IMAGE... set up, then predict cars in your own images (--help)
 #   ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
 #                             set up, then the sequential study: repro, check the primary
 #                             questions, add seeds, repro ... (python -m imbalance.tools.decide)
@@ -41,17 +44,32 @@ wants_jobs() {
   return 1
 }
 
+# Does the repro command line change params (-S K=V, --set-param K=V)? `dvc repro` has no
+# such option; `dvc exp run` is `dvc repro` with it.
+sets_params() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -S | -S* | --set-param | --set-param=*) return 0 ;; esac
+  done
+  return 1
+}
+
 task=${1:-}
 [ $# -gt 0 ] && shift
 case "$task" in
   repro)
     setup
-    if wants_jobs "$@"; then python -m imbalance.tools.parallel "$@"; else dvc repro "$@"; fi
+    if wants_jobs "$@"; then
+      sets_params "$@" && { echo "error: --jobs takes no -S; set the params in params.yaml" >&2; exit 2; }
+      python -m imbalance.tools.parallel "$@"
+    elif sets_params "$@"; then dvc exp run "$@"
+    else dvc repro "$@"; fi
     ;;
   decide) setup; python -m imbalance.tools.decide "$@" ;;
+  predict) setup; python -m imbalance.training.predict "$@" ;;
   test) setup; python -m pytest "$@" ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro [--jobs N]|decide [--jobs N] [--max-seeds K]|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N | -S K=V]|decide [--jobs N] [--max-seeds K]|predict|test|report|bench|lint [args...]" >&2; exit 2 ;;
 esac

@@ -239,6 +239,15 @@ class Runtime(_Strict):
     seconds_per_pass: float = Field(default=0.0089, gt=0.0)
 
 
+class Predict(_Strict):
+    """Defaults of ``./dev.sh predict`` (:mod:`imbalance.training.predict`): no stage
+    declares this section, so changing it re-runs nothing. The remedy is checked when
+    predicting, not here, so that a params file with fewer remedies still validates."""
+
+    remedy: str = Field(default="oversample_augment", min_length=1)
+    seed: int = Field(default=0, ge=0)
+
+
 class Params(_Strict):
     seeds: list[int] = Field(min_length=1)
     data: Data
@@ -251,6 +260,7 @@ class Params(_Strict):
     remedies: dict[str, Remedy] = Field(min_length=1)
     retrain: dict[str, Retrain] = {}
     runtime: Runtime = Runtime()
+    predict: Predict = Predict()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

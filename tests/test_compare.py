@@ -531,14 +531,22 @@ def test_bars_axis_holds_every_interval_and_zero_bars_are_drawn(
     params = make_params([0, 1, 2])
     st = compare.statistics(params, make_runs(table, [0, 1, 2]))
     figures.bars(params, st, Path("unused.png"))
-    ax = captured.figs[0].axes[0]
-    lows = [st["remedies"][r][k]["ci_low"] for r in table for k, _ in figures.BAR_METRICS]
-    highs = [st["remedies"][r][k]["ci_high"] for r in table for k, _ in figures.BAR_METRICS]
-    left, right = ax.get_xlim()
-    assert left < min(lows) and right > max(highs) >= 1.0  # no cap lies on the frame
-    markers = [ln for ln in ax.get_lines() if ln.get_marker() == "D"]
-    assert any(0.0 in ln.get_xdata() for ln in markers)  # the zero bar has a marker
-    assert "0.000" in [t.get_text() for t in ax.texts]  # ... and its value written
+    panels = captured.figs[0].axes
+    assert len(panels) == len(figures.BAR_METRICS)  # one panel (own axis) per metric
+    for ax, (key, _) in zip(panels, figures.BAR_METRICS, strict=True):
+        lows = [st["remedies"][r][key]["ci_low"] for r in table]
+        highs = [st["remedies"][r][key]["ci_high"] for r in table]
+        left, right = ax.get_xlim()
+        assert left < min(lows) and right > max(highs)  # no cap lies on the frame
+    auc = panels[0]  # its axis shows the differences: it does not start at 0
+    assert auc.get_xlim()[0] > 0.5
+    ranked = [t.get_text() for t in auc.get_yticklabels()]
+    aucs = [st["remedies"][r.split()[0]]["test.roc_auc"]["mean"] for r in ranked]
+    assert aucs == sorted(aucs, reverse=True)  # ranked, best on top (the axis is inverted)
+    recall = panels[[k for k, _ in figures.BAR_METRICS].index("test.recall")]
+    markers = [ln for ln in recall.get_lines() if ln.get_marker() == "D"]
+    assert any(0.0 in ln.get_xdata() for ln in markers)  # the reference's zero-length bar
+    assert "0.000" in [t.get_text() for t in recall.texts]  # ... and its value written
 
 
 def test_roc_figure_keeps_coinciding_curves_visible(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from imbalance.cli import UserError
-from imbalance.tools.readme import END, START, render
+from imbalance.tools.readme import END, START, render, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,27 @@ def test_committed_readme_matches_committed_comparison() -> None:
     if not comparison.is_file():
         pytest.skip("no committed metrics/comparison.md yet")
     readme = (ROOT / "README.md").read_text()
-    assert render(readme, comparison.read_text()) == readme, (
+    assert render(readme, summary(comparison.read_text())) == readme, (
         "run `python -m imbalance.tools.readme`"
     )
+
+
+def test_summary_is_the_title_and_summary_list_only() -> None:
+    comparison = (
+        "# Study\n\nGenerated.\n\n**Summary.**\n\n- best: `x` 0.9\n- ceiling: `y`\n\n"
+        "- **Data**: long\n\n## Test metrics\n\n| a |\n"
+    )
+    out = summary(comparison)
+    assert out.startswith("# Study\n\n- best: `x` 0.9\n- ceiling: `y`\n\n")
+    assert "long" not in out and "Test metrics" not in out and "metrics/comparison.md" in out
+    with pytest.raises(UserError, match="Summary"):
+        summary("# Study\n\nno summary\n")
+
+
+def test_readme_is_a_front_page() -> None:
+    """Issue 24: at most 12,000 characters, the two commands first."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme) <= 12_000, len(readme)
+    quick = readme.index("## Quick start")
+    assert readme.index("./dev.sh repro", quick) < readme.index("./dev.sh test", quick)
+    assert "./dev.sh repro -S data.source=official" in readme

@@ -754,15 +754,19 @@ def run_compare(params: Params, layout: Layout) -> None:
     claims = check_questions(params, runs, stats["ceiling"])
     stats["could_be_best"] = recommendation(params, runs, stats, claims)
     first_seed = params.seeds[0]
-    curves = read_curves(params, first_seed, layout)
+    all_curves = {seed: read_curves(params, seed, layout) for seed in params.seeds}
+    curves = all_curves[first_seed]
     roc = read_roc(params, layout)
-    best_steps = {r: runs[r][first_seed].get("best_step", 0) for r in runs}
+    best_steps = {r: [runs[r][s].get("best_step", 0) for s in params.seeds] for r in runs}
 
     with atomic_dir(layout.comparison_figures) as fig_dir:
+        # the headline: paired differences to the reference, the could-be-best set marked
+        could_be_best = list((stats.get("could_be_best") or {}).get("members", {}))
+        figures.forest(params, stats, could_be_best, fig_dir / "forest.png")
         figures.roc_test(params, roc, stats, fig_dir / "roc_test.png")
         figures.bars(params, stats, fig_dir / "bars.png")
         figures.confusion(params, stats, fig_dir / "confusion.png")
-        figures.training_curves(params, curves, best_steps, fig_dir / "training_curves.png")
+        figures.training_curves(params, all_curves, best_steps, fig_dir / "training_curves.png")
     with atomic_dir(layout.comparison_plots) as plot_dir:
         body = ",\n".join(
             json.dumps(r, sort_keys=True, separators=(",", ":")) for r in training_rows(curves)

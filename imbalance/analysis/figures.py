@@ -10,6 +10,7 @@ separate the rest.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,25 @@ def coinciding(
     return out
 
 
+#: Most curves on the ROC figure: beyond ten, colours repeat and the chart stops reading.
+ROC_MAX_CURVES = 10
+
+
+def roc_remedies(params: Params, stats: dict[str, Any], limit: int = ROC_MAX_CURVES) -> list[str]:
+    """The remedies the ROC figure draws: the report's (reference, ``also_against``, the
+    ceiling, the best) first, then the best others by mean test ROC AUC up to ``limit``."""
+    per = stats["remedies"]
+    report = [stats.get("reference"), *stats.get("also_against", ()), *stats.get("ceiling", ())]
+    report.append(stats.get("best"))
+    chosen = [r for r in dict.fromkeys(report) if r in per]
+    for remedy in sorted(params.all_remedies, key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0)):
+        if len(chosen) >= limit:
+            break
+        if remedy not in chosen:
+            chosen.append(remedy)
+    return chosen
+
+
 def roc_test(
     params: Params,
     roc: dict[int, list[dict[str, Any]]],
@@ -132,11 +152,10 @@ def roc_test(
     fig, ax = plt.subplots(figsize=(10.5, 6.6))
     ax.plot([0, 1], [0, 1], color="0.75", lw=1, ls=":", label="chance (AUC 0.5)")
     per = stats["remedies"]
-    order = sorted(
-        params.all_remedies,
-        key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0.0),
-    )
-    index = {r: i for i, r in enumerate(params.all_remedies)}
+    shown = roc_remedies(params, stats)
+    order = sorted(shown, key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0.0))
+    # distinct colours: tab10 over the (at most ten) curves shown, in declaration order
+    index = {r: i for i, r in enumerate(r for r in params.all_remedies if r in shown)}
     means: dict[str, np.ndarray] = {}
     for remedy in order:
         curves = []
@@ -157,7 +176,7 @@ def roc_test(
         if auc["ci_low"] is not None:
             label += f" [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]"
         i = index[remedy]
-        style: dict[str, Any] = {"color": _color(i), "ls": _style(i), "lw": 1.8, "zorder": 2}
+        style: dict[str, Any] = {"color": plt.get_cmap("tab10")(i % 10), "lw": 1.8, "zorder": 2}
         if remedy in leaders:
             style.update(ls="-", lw=4.5, alpha=0.55, zorder=2)
         if remedy in twins:
@@ -184,81 +203,158 @@ def roc_test(
         aspect="equal",
     )
     ax.grid(alpha=0.3)
+    hidden = len(params.all_remedies) - len(shown)
     ax.set_title(
-        f"Test ROC of every remedy, {_over(params.seeds)}"
+        f"Test ROC: the report's remedies and the best by AUC, {_over(params.seeds)}"
         f"{' (vertical average)' if len(params.seeds) > 1 else ''}\n"
         f"positive class: {pos}; legend: mean test ROC AUC [{_interval_name(params)}], "
-        "best first",
+        "best first" + (f"; {hidden} other remedies: metrics/comparison.md" if hidden else ""),
         fontsize=11,
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
     _save(fig, path)
 
 
-#: (statistics key, label) of the bars: the registry's ``bars`` view.
 BAR_METRICS = tuple((c.key, metrics.label(c, "bars")) for c in metrics.columns("bars"))
 #: A bar shorter than this (in axis units) gets its value written next to it.
 SHORT_BAR = 0.02
 
 
 def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
-    """Grouped horizontal bars: ROC AUC, precision, recall per remedy, interval error bars.
+    """Ranked diverging bars, one panel per metric of :data:`BAR_METRICS`: each remedy's
+    mean as a bar from the reference's mean (the vertical line), with its interval.
 
-    The axis is sized from the intervals (never the other way round), so no error bar is
-    cut at the frame; a bar of (nearly) zero length is still drawn as a marker at its
-    value with the value written beside it, so "0" never looks like "missing".
+    Remedies are ranked by mean test ROC AUC (best on top, the same order in every
+    panel). Each panel's axis is sized from that metric's intervals, not from 0: AUCs of
+    0.83 and 0.95 would look alike on a 0-1 axis. A bar of (nearly) zero length (the
+    reference itself, or a remedy that equals it) is drawn as a marker with its value
+    written beside it, so "no change" never looks like "missing".
     """
     per = stats["remedies"]
-    remedies = list(params.all_remedies)
+    ref = stats.get("reference")
+    remedies = sorted(params.all_remedies, key=lambda r: -(per[r]["test.roc_auc"]["mean"] or 0))
     k = len(BAR_METRICS)
-    height = 0.8 / k
-    fig, ax = plt.subplots(figsize=(10, 0.55 * len(remedies) * k / 3 + 1.8))
+    fig, axes = plt.subplots(
+        1, k, figsize=(3.3 * k + 2.2, 0.32 * len(remedies) + 1.8), sharey=True,
+        layout="constrained", squeeze=False,
+    )  # fmt: skip
     y = np.arange(len(remedies))
-    colors = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
-    lo_all, hi_all = [0.0], [1.0]
-    for j, (key, label) in enumerate(BAR_METRICS):
-        color = colors[j % len(colors)]
+    for ax, (key, label) in zip(axes[0], BAR_METRICS, strict=True):
         cells = [per[r][key] for r in remedies]
         missing = np.array([c["mean"] is None for c in cells])
         means = np.array([np.nan if c["mean"] is None else c["mean"] for c in cells])
         lows = np.array([np.nan if c["ci_low"] is None else c["ci_low"] for c in cells])
         highs = np.array([np.nan if c["ci_high"] is None else c["ci_high"] for c in cells])
-        pos = y - 0.4 + height * (j + 0.5)
-        ax.barh(pos, np.nan_to_num(means), height=height * 0.92, color=color, label=label)
+        base = per[ref][key]["mean"] if ref in per and per[ref][key]["mean"] is not None else None
+        origin = base if base is not None else float(np.nanmin(means))
+        lo = float(np.nanmin(np.r_[lows, means, origin]))
+        hi = float(np.nanmax(np.r_[highs, means, origin]))
+        span = (hi - lo) or 0.1
+        diffs = np.nan_to_num(means - origin)
+        colors = np.where(diffs >= 0, "#54a24b", "#e45756")
+        ax.barh(y, diffs, left=origin, height=0.7, color=colors, alpha=0.85)
         has = ~np.isnan(lows)  # n=1: no interval, so no (zero-length) error bar either
         if has.any():
             err = np.vstack([means[has] - lows[has], highs[has] - means[has]])
             ax.errorbar(
-                means[has], pos[has], xerr=np.clip(err, 0, None), fmt="none", ecolor="0.15",
+                means[has], y[has], xerr=np.clip(err, 0, None), fmt="none", ecolor="0.15",
                 elinewidth=1, capsize=2, zorder=3,
             )  # fmt: skip
-            lo_all.append(float(np.nanmin(lows)))
-            hi_all.append(float(np.nanmax(highs)))
-        short = ~missing & (np.abs(np.nan_to_num(means)) < SHORT_BAR)
+        short = ~missing & (np.abs(diffs) < SHORT_BAR * span)
         if short.any():
             ax.plot(
-                means[short], pos[short], ls="none", marker="D", ms=4, color=color,
+                means[short], y[short], ls="none", marker="D", ms=4, color="0.3",
                 markeredgecolor="0.15", markeredgewidth=0.6, zorder=4,
             )  # fmt: skip
-        for m, p, h, is_short, is_missing in zip(means, pos, highs, short, missing, strict=True):
+        for m, p, h, is_short, is_missing in zip(means, y, highs, short, missing, strict=True):
             if is_short or is_missing:
-                x = 0.0 if is_missing else (h if np.isfinite(h) else m)
+                x = origin if is_missing else (h if np.isfinite(h) else m)
                 ax.text(
-                    x + 0.012, p, "n/a" if is_missing else f"{m:.3f}", va="center",
+                    x + 0.015 * span, p, "n/a" if is_missing else f"{m:.3f}", va="center",
                     fontsize=7, color="0.25", zorder=5,
                 )  # fmt: skip
-    ax.set_yticks(y, [_name(r, stats) for r in remedies])
-    ax.invert_yaxis()
-    span = max(hi_all) - min(lo_all)
-    ax.set_xlim(min(lo_all) - 0.03 * span, max(hi_all) + 0.03 * span)
-    ax.set_xlabel(
-        f"test metric (positive class: {params.classes.positive}; threshold "
-        f"{params.evaluate.threshold} unless tuned)"
-    )
-    ax.grid(axis="x", alpha=0.3)
+        if base is not None:
+            ax.axvline(base, color="0.2", lw=1, ls="--", zorder=2)
+        ax.set_xlim(lo - 0.04 * span, hi + 0.12 * span)
+        ax.set_title(
+            label + (f"\n(line: {ref} {base:.3f})" if base is not None else ""), fontsize=10
+        )
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y, [_name(r, stats) for r in remedies])
+    axes[0][0].invert_yaxis()
     ci = f"error bars: {_interval_name(params)}" if len(params.seeds) > 1 else "no error bars"
-    ax.set_title(f"Test metrics per remedy, {_over(params.seeds)}; {ci}", fontsize=11, pad=26)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=k, frameon=False, fontsize=9)
+    fig.suptitle(
+        f"Test metrics per remedy, ranked by ROC AUC, {_over(params.seeds)}\nbars from the "
+        f"reference's mean ({ref}); {ci}; positive class: {params.classes.positive}; threshold "
+        f"{params.evaluate.threshold} unless tuned",
+        fontsize=10,
+    )
+    _save(fig, path)
+
+
+# ------------------------------------------------------------ headline: the forest plot
+
+#: The primary metric: the forest plot's, and the statistics' ``could_be_best`` set's.
+PRIMARY = ("test.roc_auc", "test ROC AUC")
+
+
+def forest(
+    params: Params,
+    stats: dict[str, Any],
+    could_be_best: Collection[str],
+    path: Path,
+    metric: tuple[str, str] = PRIMARY,
+) -> None:
+    """The headline figure: each remedy's paired difference to the reference on the
+    primary metric (mean over seeds of the per-seed differences) with its paired
+    interval, ranked, the remedies that could be the best marked.
+
+    ``could_be_best`` is the statistics' set (``metrics/statistics.json`` key
+    ``could_be_best``, a list of remedy names): remedies the data cannot rule out as the
+    best. The ceiling (trained on other data) is drawn apart, in grey.
+    """
+    key, label = metric
+    ref = stats["reference"]
+    paired = stats["paired"]["reference"]
+    ceiling = set(stats.get("ceiling", ()))
+    rows = [
+        (r, paired[r][key])
+        for r in params.all_remedies
+        if r in paired and paired[r].get(key, {}).get("mean_diff") is not None
+    ]
+    rows.sort(key=lambda row: -row[1]["mean_diff"])
+    marked = set(could_be_best)
+    fig, ax = plt.subplots(figsize=(8.5, 0.34 * len(rows) + 1.9), layout="constrained")
+    y = np.arange(len(rows))
+    for i, (remedy, d) in enumerate(rows):
+        best = remedy in marked
+        color = "0.55" if remedy in ceiling else ("#1f6fb4" if best else "0.2")
+        if d.get("ci_low") is not None:
+            ax.plot([d["ci_low"], d["ci_high"]], [i, i], color=color, lw=2.2 if best else 1.3)
+        ax.plot(
+            d["mean_diff"], i, marker="D" if best else "o", ms=7 if best else 5, color=color,
+            markeredgecolor="black" if best else color, zorder=3,
+        )  # fmt: skip
+    ax.axvline(0.0, color="0.3", lw=1, ls="--")
+    names = [_name(r, stats) + ("  ◆ could be best" if r in marked else "") for r, _ in rows]
+    ax.set_yticks(y, names, fontsize=9)
+    for tick, (remedy, _) in zip(ax.get_yticklabels(), rows, strict=True):
+        if remedy in marked:
+            tick.set_fontweight("bold")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{label}: remedy − {ref} (paired by seed; > 0 is better)")
+    ax.grid(axis="x", alpha=0.3)
+    interval = (
+        "no intervals (n=1)"
+        if len(params.seeds) == 1
+        else (f"{params.compare.confidence:.0%} paired t-interval")
+    )
+    fig.suptitle(
+        f"Paired difference to {ref} in {label}, {_over(params.seeds)}: mean and "
+        f"{interval}\n◆ = could be the best (statistics.json could_be_best); grey: "
+        "the ceiling, trained on the balanced set",
+        fontsize=10,
+    )
     _save(fig, path)
 
 
@@ -270,7 +366,10 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
     remedies = list(params.all_remedies)
     cols = min(4, len(remedies))
     rows = math.ceil(len(remedies) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.1 * cols + 0.8, 2.9 * rows + 0.8), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     vmax = max(
         (per[r][f"test.{c}"]["mean"] or 0.0) for r in remedies for c in ("tp", "fp", "tn", "fn")
     )
@@ -306,86 +405,102 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
         + f" (positive class: {pos})",
         fontsize=12,
     )
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
-    if image is not None:
-        cax = fig.add_axes((0.945, 0.15, 0.015, 0.7))
-        fig.colorbar(image, cax=cax, label="test images")
+    if image is not None:  # constrained layout places it beside the grid, not over it
+        fig.colorbar(image, ax=axes, shrink=0.6, label="test images")
     _save(fig, path)
+
+
+def seed_band(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """(steps, mean, low, high) over seeds of curves logged at (possibly) different steps.
+
+    Runs stop early at different steps, so at each step of the union only the seeds that
+    reached it count; the band is their min-max (with 5 seeds an interval would say
+    little more, and min-max hides nothing).
+    """
+    steps = np.unique(np.concatenate([np.asarray(s) for s, _ in series]))
+    table = np.full((len(series), len(steps)), np.nan)
+    for i, (s, v) in enumerate(series):
+        table[i, np.searchsorted(steps, s)] = v
+    return steps, np.nanmean(table, 0), np.nanmin(table, 0), np.nanmax(table, 0)
 
 
 def training_curves(
     params: Params,
-    curves: dict[str, dict[str, Any]],
-    best_steps: dict[str, int],
+    curves: dict[int, dict[str, dict[str, Any]]],
+    best_steps: dict[str, list[int]],
     path: Path,
 ) -> None:
     """Small multiples, one panel per remedy: validation AUC (left) and losses (right),
-    over optimizer steps (the same x for every remedy, whatever its sampler's epoch)."""
+    mean over seeds with a min-max band, over optimizer steps. Every panel has the same
+    axes (steps, AUC, loss), so panels compare at a glance.
+
+    ``curves``: seed -> remedy -> metric -> (steps, values); ``best_steps``: remedy -> the
+    step each seed kept.
+    """
     remedies = list(params.all_remedies)
     cols = min(4, len(remedies))
     rows = math.ceil(len(remedies) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows + 1.0), squeeze=False)
-    seed = params.seeds[0]
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 2.7 * rows + 1.2), squeeze=False, layout="constrained"
+    )
     kept = "best check, restored" if params.train.stopping == "early_stopping" else "final"
-    last_step = max(
-        (float(np.max(steps)) for per in curves.values() for steps, _ in per.values()),
-        default=1.0,
-    )
+    every = [per for by_remedy in curves.values() for per in by_remedy.values()]
+    last_step = max((float(np.max(s)) for per in every for s, _ in per.values()), default=1.0)
     auc_min = min(
-        (float(np.min(per["val_auc"][1])) for per in curves.values() if "val_auc" in per),
-        default=0.5,
+        (float(np.min(per["val_auc"][1])) for per in every if "val_auc" in per), default=0.5
     )
+    losses = [v for per in every for m in ("loss", "val_loss") if m in per for v in per[m][1]]
+    # one loss scale for all panels; the 98th percentile keeps a few early spikes (focal,
+    # logit-adjusted losses start high) from flattening every other panel
+    loss_top = float(np.percentile(losses, 98)) * 1.05 if losses else 1.0
+    styles = {
+        "val_auc": ("validation ROC AUC (left)", "#4c78a8", "-"),
+        "loss": ("training loss (right)", "#e45756", "-"),
+        "val_loss": ("validation loss (right)", "#e45756", "--"),
+    }
     handles = {}
     for ax, remedy in zip(axes.flat, remedies, strict=False):
-        per = curves.get(remedy, {})
         ax.set_title(remedy, fontsize=10, fontweight="bold")
-        if not per:
+        runs = [c[remedy] for c in curves.values() if c.get(remedy)]
+        if not runs:
             ax.text(
-                0.5,
-                0.5,
-                "no training curves\n(post-hoc remedy:\nnothing trained)",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="0.4",
-            )
+                0.5, 0.5, "no training curves\n(post-hoc remedy:\nnothing trained)",
+                ha="center", va="center", transform=ax.transAxes, color="0.4",
+            )  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])
             continue
         twin = ax.twinx()
-        if "val_auc" in per:
-            e, v = per["val_auc"]
-            (handles["validation ROC AUC (left)"],) = ax.plot(e, v, color="#4c78a8", lw=1.8)
-        if "loss" in per:
-            e, v = per["loss"]
-            (handles["training loss (right)"],) = twin.plot(e, v, color="#e45756", lw=1.4)
-        if "val_loss" in per:
-            e, v = per["val_loss"]
-            (handles["validation loss (right)"],) = twin.plot(
-                e, v, color="#e45756", lw=1.4, ls="--"
-            )
-        best = best_steps.get(remedy, 0)
-        if best:
-            handles[f"step kept ({kept})"] = ax.axvline(best, color="0.3", lw=1, ls=":")
-        # one AUC scale and one step axis for every panel (comparable: a step is a batch
-        # whatever the sampler); losses differ by remedy (weighted, focal, logit-adjusted)
-        # and are not comparable, so each panel scales its own
+        for metric, (label, color, ls) in styles.items():
+            series = [run[metric] for run in runs if metric in run]
+            if not series:
+                continue
+            target = ax if metric == "val_auc" else twin
+            steps, mean, low, high = seed_band(series)
+            (handles[label],) = target.plot(steps, mean, color=color, ls=ls, lw=1.6)
+            target.fill_between(steps, low, high, color=color, alpha=0.18, lw=0)
+        best = best_steps.get(remedy, [])
+        if any(best):
+            line = ax.axvline(float(np.median(best)), color="0.3", lw=1, ls=":")
+            handles[f"median step kept over seeds ({kept})"] = line
         ax.set_ylim(min(0.4, auc_min - 0.02), 1.0)
         ax.set_xlim(0, last_step)
-        twin.set_ylim(bottom=0)
+        twin.set_ylim(0, loss_top)
         ax.set_xlabel("optimizer step", fontsize=9)
         ax.set_ylabel("val ROC AUC", fontsize=9, color="#4c78a8")
         twin.set_ylabel("loss", fontsize=9, color="#e45756")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(remedies) :]:
         ax.axis("off")
+    band = "" if len(params.seeds) == 1 else "; band: min-max over seeds"
     fig.suptitle(
-        f"Training curves per remedy, seed {seed} (positive class: {params.classes.positive})",
+        f"Training curves per remedy, {_over(params.seeds)}{band} (positive class: "
+        f"{params.classes.positive}); same axes in every panel",
         fontsize=12,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
     if handles:
         fig.legend(
-            handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False
-        )
+            handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles),
+            frameon=False,
+        )  # fmt: skip
     _save(fig, path)

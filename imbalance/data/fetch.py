@@ -70,6 +70,7 @@ def run_fetch(params: Params, layout: Layout) -> str:
     ``...sha256``. Returns the stage's stdout line.
     """
     data = params.data
+    _absent_local_source(data.source, data.chosen.location, data.sources)
     try:
         fetched = fetch(data.chosen.location, data.chosen.sha256, data.max_extract_bytes)
     except UserError as err:
@@ -77,6 +78,32 @@ def run_fetch(params: Params, layout: Layout) -> str:
         text = re.sub(r"\bdata\.source\b", f"{entry}.location", str(err))
         raise UserError(re.sub(r"\bdata\.sha256\b", f"{entry}.sha256", text)) from None
     return summary(write_raw(layout, fetched, data.chosen.location))
+
+
+# The entry of data.sources that is the official archive, and the one command that runs the
+# study on it from a fresh clone (dev.sh turns `repro -S` into `dvc exp run -S`).
+OFFICIAL_SOURCE = "official"
+OFFICIAL_COMMAND = f"./dev.sh repro -S data.source={OFFICIAL_SOURCE}"
+
+
+def _absent_local_source(name: str, location: str, sources: dict[str, Any]) -> None:
+    """Stop with the command that works when the chosen source is a local path not here.
+
+    The default source is the development machines' offline copy (``../shared/...``); a
+    fresh clone anywhere else has no such file, and the generic "does not exist" message
+    left the reader to discover that the official archive is one ``-S`` away.
+    """
+    if is_url(location) or "://" in location or Path(location).expanduser().exists():
+        return
+    fix = (
+        f"to run on the official CIFAR-10 archive (a 163 MB download) instead: {OFFICIAL_COMMAND}"
+        if name != OFFICIAL_SOURCE and OFFICIAL_SOURCE in sources
+        else "give an http(s) URL, or the path of an archive or image-folder tree"
+    )
+    raise UserError(
+        f"data.sources.{name}.location: {location} does not exist (relative to the project "
+        f"root); {fix}"
+    )
 
 
 def fetch(source: str, sha256: str, max_extract_bytes: int, *, progress: bool = True) -> Fetched:

@@ -28,13 +28,27 @@ def render(readme: str, comparison: str) -> str:
     return f"{head}{START}\n{note}\n\n{body}\n\n{END}{tail}"
 
 
+def summary(comparison: str) -> str:
+    """The front page's share of the report: its title and its **Summary.** list.
+
+    The README is a front page (issue 24): the full report, ~48k characters, is linked,
+    not copied.
+    """
+    title = comparison.strip().splitlines()[0]
+    match = re.search(r"^\*\*Summary\.\*\*\n\n((?:- .*\n?)+)", comparison, flags=re.M)
+    if not title.startswith("# ") or match is None:
+        raise UserError("metrics/comparison.md: lacks its title or its **Summary.** list")
+    link = "Every remedy, with intervals: [metrics/comparison.md](metrics/comparison.md)."
+    return f"{title}\n\n{match.group(1).rstrip()}\n\n{link}\n"
+
+
 def main() -> None:
     layout = Layout()
     source = layout.comparison_md
     if not source.is_file():
         raise UserError(f"{source}: missing; run `dvc repro compare` first")
     readme = layout.readme
-    write_text(readme, render(readme.read_text(), source.read_text()))
+    write_text(readme, render(readme.read_text(), summary(source.read_text())))
     print(f"README.md: results section regenerated from {source}", file=sys.stderr)
 
 

@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plots-dir",
         type=Path,
-        help="where `dvc plots diff` writes its HTML and images (default: <out>.plots/)",
+        help="where `dvc plots diff` writes its HTML and images (default: OUT's name with "
+        "its suffix replaced by .plots: report.md -> report.plots/)",
     )
     args = parser.parse_args(argv)
     if not Path("dvc.yaml").is_file():
