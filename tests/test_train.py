@@ -159,7 +159,7 @@ def test_run_writes_model_predictions_and_curves(
     assert len(lines) == checks + 1  # one line per check, one summary
     assert lines[0].startswith("step 4/12  loss ") and "val_auc" in lines[0]
     assert lines[-1].startswith(f"baseline seed 0: {steps} steps run, best step {best_step} (")
-    # the benchmark's profile events (imbalance.tools.profile)
+    # the benchmark's profile events (imbalance.runtime.profile)
     events = [json.loads(line) for line in (project / "profile.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events][:1] == ["first_step"]
     if checks > 1:

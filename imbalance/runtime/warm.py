@@ -3,7 +3,7 @@
 Why: DVC runs every stage as a fresh process, and a training stage spent ~3 s importing
 TensorFlow and Keras and ~0.8 s tearing them down again — for a study of 7 to 80 short
 trainings the largest overhead the benchmark (``bench/``) found. On Linux, the first
-training stage starts a background *server* (``python -m imbalance.tools.warm``) that imports
+training stage starts a background *server* (``python -m imbalance.runtime.warm``) that imports
 them once and waits. Every training stage process (the *client*) checks its arguments and
 params, then hands the server its arguments, environment, working directory and
 stdin/stdout/stderr; the server forks a *child* that runs the stage exactly as
@@ -181,7 +181,7 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
         log = os.open(f"{path}.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "imbalance.tools.warm", str(path), str(idle_s)],
+                [sys.executable, "-m", "imbalance.runtime.warm", str(path), str(idle_s)],
                 cwd=PROJECT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -205,7 +205,7 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
 
 def _run_remote(conn: socket.socket, module: str) -> int | None:
     """Send the job; return the child's exit status, or None if it was never started."""
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     fds = []
     for fd in (0, 1, 2):
@@ -475,7 +475,7 @@ def _child(request: dict, fds: list[int]) -> int:
     os.environ.update(request["env"])
     sys.argv = ["-m", *request["argv"]]
 
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     profile.set_origin(float(request["t0"]))
     code: int = 0
@@ -497,7 +497,7 @@ def _child(request: dict, fds: list[int]) -> int:
 
 if __name__ == "__main__":
     # Through the imported module, not this ``__main__`` copy: the children's stage code
-    # imports ``imbalance.tools.warm`` and must see *its* ``_serving`` flag set.
-    from imbalance.tools import warm
+    # imports ``imbalance.runtime.warm`` and must see *its* ``_serving`` flag set.
+    from imbalance.runtime import warm
 
     warm.serve(Path(sys.argv[1]), float(sys.argv[2]))
