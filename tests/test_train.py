@@ -343,7 +343,7 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
 ):
     p = copy_project(trained, tmp_path / "p", monkeypatch)
     train.run(p, "posthoc_logit_adjusted", 0)
-    tau = p.retrain["posthoc_logit_adjusted"].posthoc_tau.tau
+    tau = p.remedy("posthoc_logit_adjusted").posthoc_tau.tau
     y = np.load("data/cifar2/seed0/train_imbalanced.npz")["y"]
     *same_before, bias_before = weights_of(Path("models/scratch/seed0/baseline.keras"))
     *same_after, bias_after = weights_of(

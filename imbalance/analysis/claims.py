@@ -37,7 +37,8 @@ from imbalance.analysis.stats import (
     seeds_needed,
 )
 from imbalance.analysis.text import diff, mean_ci, num, p_value, signed
-from imbalance.params import Params, Remedy, Retrain
+from imbalance.params import Params
+from imbalance.training.components import Remedy, Retrain
 
 
 def find_remedy(params: Params, spec: Remedy) -> str | None:
