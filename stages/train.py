@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     # so that a warm server (its key includes TF_* variables) imports TensorFlow with it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if warm_start:
-        warm.delegate("stages.train", p.runtime.warm_idle_s)
+        warm.delegate(
+            "stages.train",
+            p.runtime.warm_idle_s,
+            preload=("imbalance.training.model", "imbalance.training.train"),
+        )
     from imbalance.training import train
 
     train.run(p, name, seed)
