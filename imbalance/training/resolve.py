@@ -27,6 +27,8 @@ from imbalance.params import Params
 
 #: What ``python -m stages.train`` imports before it trains (the loop and its entry point).
 ENTRY = ("stages.train", "imbalance.training.train")
+#: Where the code is (the project root under DVC; tests may run a project elsewhere).
+CODE_ROOT = Path(__file__).resolve().parents[2]
 #: Never what a stage computes (tests/test_inert.py proves each module of it inert).
 INERT = "imbalance.runtime"
 
@@ -35,7 +37,7 @@ def module_file(module: str) -> str:
     """``imbalance.training.train`` -> ``imbalance/training/train.py`` (package: __init__)."""
     spec = sys.modules[module].__spec__
     assert spec is not None and spec.origin is not None, module
-    return Path(spec.origin).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    return Path(spec.origin).resolve().relative_to(CODE_ROOT).as_posix()
 
 
 def loaded_modules() -> list[str]:
@@ -55,7 +57,7 @@ def run(params: Params, name: str, layout: Layout) -> Path:
         importlib.import_module(module)
     params.remedy(name)  # validates; imports the modules of the kinds it uses
     files = sorted({module_file(m) for m in loaded_modules()})
-    digest = {f: hashlib.sha256((layout.root / f).read_bytes()).hexdigest() for f in files}
+    digest = {f: hashlib.sha256((CODE_ROOT / f).read_bytes()).hexdigest() for f in files}
     out = layout.composition(name)
     write_json(out, {"remedy": name, "code": digest})
     return out
