@@ -11,7 +11,7 @@ with one seed and the study's seven remedies, and measures, each figure the medi
 - fetch + split wall time from the archive;
 - ``dvc repro --force`` of the whole study, and per stage its wall time, the time before
   its first training step, its in-stage training throughput (as a ratio of the limit)
-  and its peak resident memory (from ``IMBALANCE_PROFILE``, see imbalance/tools/profile.py);
+  and its peak resident memory (from ``IMBALANCE_PROFILE``, see imbalance/runtime/profile.py);
 - the plain-Keras reference: one Python process, no DVC, that does the same work — the
   same stage functions (fetch, split, the seven trainings, evaluate, compare) called in
   order in a plain copy of the project — timed from process start to exit, with the

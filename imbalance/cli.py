@@ -23,7 +23,7 @@ def run(main: Callable[[], None], *, fast_exit: bool = False) -> None:
     ``fast_exit``: after success, leave with ``os._exit`` — for stages whose outputs are
     all written and closed by then, it skips TensorFlow's ~0.8 s interpreter teardown.
     """
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     try:
         main()

@@ -45,6 +45,12 @@ class Layout:
     def manifest(self) -> Path:
         return self.raw_dir / MANIFEST
 
+    # ---------------------------------------------------------------- resolve
+    def composition(self, remedy: str) -> Path:
+        """The code a remedy's training runs (``resolve@<remedy>``): a training stage's
+        code dependency (dvc.yaml)."""
+        return self.root / "compositions" / f"{remedy}.json"
+
     # ---------------------------------------------------------------- split
     @property
     def cifar2_dir(self) -> Path:

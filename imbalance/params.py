@@ -8,20 +8,27 @@ live in validators here, the checks that need the data (counts above what the so
 holds) live in the stage that has the data.
 
 The schema of a remedy is its components' classes (:mod:`imbalance.training.components`:
-params and behaviour in one class each, TensorFlow imported only inside their methods),
-so ``remedies`` and ``retrain`` are validated here like every other section.
+params and behaviour in one class each, one module per kind). Loading params.yaml checks
+only that ``remedies`` and ``retrain`` are mappings of remedies (and that a retrain
+remedy starts from a declared one); a remedy's composition is validated when it is asked
+for (:meth:`Params.remedy`, :attr:`Params.all_remedies`), which imports the modules of
+the kinds it uses and no other. So fetch and split load no component at all, evaluate
+only the training-set kind, and a training stage only its own remedy's kinds: none of
+them depends on the modules of components it does not use (dvc.yaml).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from imbalance.cli import UserError
-from imbalance.training.components import Remedy, Retrain
+
+if TYPE_CHECKING:
+    from imbalance.training.components import Remedy
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -257,8 +264,9 @@ class Params(_Strict):
     train: Train
     evaluate: Evaluate
     compare: Compare
-    remedies: dict[str, Remedy] = Field(min_length=1)
-    retrain: dict[str, Retrain] = {}
+    #: Compositions as params.yaml holds them; validated per remedy on use (:meth:`remedy`).
+    remedies: dict[str, dict[str, Any]] = Field(min_length=1)
+    retrain: dict[str, dict[str, Any]] = {}
     runtime: Runtime = Runtime()
     predict: Predict = Predict()
 
@@ -269,36 +277,68 @@ class Params(_Strict):
         both = set(self.remedies) & set(self.retrain)
         if both:
             raise ValueError(f"remedy names declared twice (remedies and retrain): {sorted(both)}")
-        for name, spec in self.retrain.items():
-            if spec.start.remedy not in self.remedies:
-                raise ValueError(
-                    f"retrain.{name}.start is {spec.start.remedy!r}, which is not declared under "
-                    f"remedies; choose one of {sorted(self.remedies)}"
-                )
         for key, name in [
             ("compare.reference", self.compare.reference),
             *(("compare.also_against", n) for n in self.compare.also_against),
         ]:
-            if name not in self.all_remedies:
+            if name not in self.names:
                 raise ValueError(
                     f"{key} names {name!r}, which is not a declared remedy; choose one of "
-                    f"{sorted(self.all_remedies)}"
+                    f"{sorted(self.names)}"
                 )
         return self
 
     @property
+    def names(self) -> list[str]:
+        """Every declared remedy's name, scratch ones first, in declaration order."""
+        return [*self.remedies, *self.retrain]
+
+    @property
     def all_remedies(self) -> dict[str, Remedy]:
-        """Every declared remedy, scratch ones first, in declaration order."""
-        return {**self.remedies, **self.retrain}
+        """Every declared remedy, validated, scratch ones first, in declaration order
+        (imports the modules of every kind any remedy uses)."""
+        return {name: self.remedy(name) for name in self.names}
+
+    def _section(self, name: str) -> str:
+        if name in self.remedies:
+            return "remedies"
+        if name in self.retrain:
+            return "retrain"
+        raise UserError(
+            f"unknown remedy {name!r}: declare it under `remedies` or `retrain` in "
+            f"params.yaml (declared: {', '.join(self.names)})"
+        )
 
     def remedy(self, name: str) -> Remedy:
+        """The composition of remedy ``name``, validated: loads its kinds' modules only."""
+        from imbalance.training.components import Remedy, Retrain
+
+        section = self._section(name)
+        spec = getattr(self, section)[name]
         try:
-            return self.all_remedies[name]
-        except KeyError:
+            remedy = (Retrain if section == "retrain" else Remedy).model_validate(spec)
+        except ValidationError as err:
+            raw = {section: {name: spec}}
+            raise UserError(_format(err, raw, prefix=(section, name))) from None
+        if isinstance(remedy, Retrain) and remedy.start.remedy not in self.remedies:
             raise UserError(
-                f"unknown remedy {name!r}: declare it under `remedies` or `retrain` in "
-                f"params.yaml (declared: {', '.join(self.all_remedies)})"
-            ) from None
+                f"params.yaml: retrain.{name}.start is {remedy.start.remedy!r}, which is not "
+                f"declared under remedies; choose one of {sorted(self.remedies)}"
+            )
+        return remedy
+
+    def train_set(self, name: str) -> str:
+        """The training set (``imbalanced`` | ``balanced``) remedy ``name`` trains on,
+        read through the ``train_set`` component alone (evaluate needs nothing else)."""
+        from imbalance.training.components import TrainingSet
+
+        section = self._section(name)
+        spec = getattr(self, section)[name]
+        try:
+            return TrainingSet.model_validate(spec.get("train_set", {})).kind
+        except ValidationError as err:
+            raw = {section: {name: spec}}
+            raise UserError(_format(err, raw, prefix=(section, name, "train_set"))) from None
 
 
 def _yaml_path(loc: tuple[int | str, ...], raw: Any) -> tuple[str, str | None]:
@@ -324,9 +364,10 @@ def _yaml_path(loc: tuple[int | str, ...], raw: Any) -> tuple[str, str | None]:
     return ".".join(keys) or "params", variant
 
 
-def _format(err: ValidationError, raw: Any) -> str:
+def _format(err: ValidationError, raw: Any, prefix: tuple[str, ...] = ()) -> str:
+    """One line for the first error; ``prefix``: where in params.yaml the validated value is."""
     first = err.errors()[0]
-    where, variant = _yaml_path(first["loc"], raw)
+    where, variant = _yaml_path((*prefix, *first["loc"]), raw)
     msg = first["msg"]
     if first["type"] == "value_error":  # our own cross-field checks name the params
         return f"params.yaml: {msg.removeprefix('Value error, ')}"

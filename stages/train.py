@@ -13,14 +13,14 @@ import sys
 
 from imbalance import cli, params
 from imbalance.cli import UserError
-from imbalance.tools import warm
+from imbalance.runtime import warm
 
 USAGE = "usage: python -m stages.train <remedy> <seed>"
 
 
 def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     """``warm_start``: as the stage process, hand the run to a warm child
-    (:mod:`imbalance.tools.warm`) when one is available; a caller in-process never does."""
+    (:mod:`imbalance.runtime.warm`) when one is available; a caller in-process never does."""
     p = params.load()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None, *, warm_start: bool = False) -> None:
     # so that a warm server (its key includes TF_* variables) imports TensorFlow with it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if warm_start:
-        warm.delegate("stages.train", p.runtime.warm_idle_s)
+        warm.delegate(
+            "stages.train",
+            p.runtime.warm_idle_s,
+            preload=("imbalance.training.model", "imbalance.training.train"),
+        )
     from imbalance.training import train
 
     train.run(p, name, seed)

@@ -2,10 +2,11 @@
 
 imbalanced-learn runs one shared check suite over every sampler; this is that suite for
 the components of :mod:`imbalance.training.components`. The kinds and their variants are
-found from the field types of the composition (:class:`Retrain`, which has every field of
-:class:`Remedy`), never from a hand list, so a new variant or kind is checked as soon as it
-exists. Each variant is built twice where that differs: with its default params, and with
-every param set to its first documented example (``Field(examples=[...])``). Each must
+found from the registry of kinds (``Retrain.kinds``: every params.yaml key and the module
+of its kind, whose ``FIELDS`` give the key's type), never from a hand list, so a new
+variant or kind is checked as soon as it exists. Each variant is built twice where that
+differs: with its default params, and with every param set to its first documented
+example (``Field(examples=[...])``). Each must
 
 - validate from its params and round-trip them (``model_dump`` → validate gives an equal
   object, through YAML too), in every form params.yaml may write it;
@@ -40,6 +41,7 @@ from imbalance.training.components import (
     Start,
     class_prior,
 )
+from imbalance.training.components.base import kind_module
 from imbalance.training.model import OUTPUT_LAYER, build_model
 
 keras = pytest.importorskip("keras")
@@ -88,9 +90,11 @@ Y_PRED = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.05, 0.95]], np.float32
 def kinds() -> dict[str, tuple[type[Component], ...]]:
     """Every component kind (a field of the composition) and its variant classes."""
     found = {}
-    for field, info in Retrain.model_fields.items():
-        classes = typing.get_args(info.annotation) or (info.annotation,)
-        found[field] = tuple(classes)
+    for field in Retrain.kinds:
+        annotation = kind_module(field).FIELDS[field]
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        found[field] = tuple(typing.get_args(annotation) or (annotation,))
     return found
 
 
@@ -100,7 +104,7 @@ def kind_names(cls: type[Component]) -> tuple[str, ...]:
 
 
 def retrain_only(field: str) -> bool:
-    return field not in Remedy.model_fields
+    return field not in Remedy.kinds
 
 
 def variants() -> Iterator[Any]:
@@ -143,6 +147,13 @@ def compose(field: str, value: Any) -> Remedy:
 def reference(field: str) -> Remedy:
     """Every kind at its default (a retrain one starting from the reference model)."""
     return Retrain(start=REFERENCE_START) if retrain_only(field) else Remedy()
+
+
+def default_of(field: str) -> Component:
+    """The kind's default: the composition's own, or (for a kind that is ``None`` when not
+    set) what an empty mapping gives."""
+    value = getattr(reference(field), field)
+    return value if value is not None else getattr(compose(field, {}), field)
 
 
 # --------------------------------------------------------------------------- the world
@@ -261,7 +272,7 @@ def test_variant_contract(field: str, cls: type[Component], kind: str | None, wo
         for x_shape, x_dtype, y_shape, y_dtype in measured["shapes"]:
             assert x_shape[1:] == (32, 32, 3) and y_shape == (x_shape[0], 2)
             assert x_dtype == y_dtype == np.float32
-        if component != getattr(base, field):
+        if component != default_of(field):
             assert changed, f"{component!r} changes nothing it declares ({cls.touches})"
 
         check_batches(remedy, world)
@@ -280,7 +291,9 @@ def check_batches(remedy: Remedy, world: World) -> None:
     for batch in data.dataset.take(3):
         x, y = np.asarray(batch[0]), np.asarray(batch[1])
         np.testing.assert_array_equal(y.sum(axis=1), 1)  # one-hot
-        if not remedy.augment.enabled and remedy.mixup.alpha == 0:
+        augmented = remedy.augment is not None and remedy.augment.enabled
+        mixed = remedy.mixup is not None and remedy.mixup.alpha > 0
+        if not augmented and not mixed:
             assert [rows[image.tobytes()] for image in x] == list(np.argmax(y, axis=1))
 
 
@@ -329,29 +342,35 @@ def test_unknown_key_is_one_clear_line(field: str, cls: type[Component], kind: s
     section, remedy = entry(field, spec)
     raw[section] = {**(raw.get(section) or {}), "x": remedy}
     with pytest.raises(UserError) as err:
-        params.parse(raw)
+        params.parse(raw).remedy("x")
     line = str(err.value)
     assert "\n" not in line
     assert line.startswith(f"params.yaml: {section}.x.{field}.no_such_param: unknown key"), line
 
 
-@pytest.mark.parametrize("field", [f for f in Remedy.model_fields])
+@pytest.mark.parametrize("field", list(Remedy.kinds))
 def test_an_empty_mapping_is_the_default(field: str):
-    assert getattr(Remedy.model_validate({field: {}}), field) == getattr(Remedy(), field)
+    """``{}``: the kind's default (where the composition keeps one) or its do-nothing
+    variant with every param at its default (where an absent kind is ``None``)."""
+    value = getattr(Remedy.model_validate({field: {}}), field)
+    default = getattr(Remedy(), field)
+    assert value is not None
+    assert value == (default if default is not None else type(value)())
 
 
 def test_an_unknown_kind_names_the_choices():
     raw = shipped()
     raw["remedies"] = {**raw["remedies"], "x": {"loss": {"kind": "focall"}}}
     with pytest.raises(UserError, match=r"^params.yaml: remedies.x.loss: unknown kind 'focall'; "):
-        params.parse(raw)
+        params.parse(raw).remedy("x")
 
 
 def test_validating_params_imports_no_tensorflow():
-    """Every stage validates every remedy: fetch and compare must not pay for TensorFlow."""
+    """compare validates every remedy, a training stage its own before TensorFlow is needed:
+    neither may pay for importing it."""
     code = (
         "import sys; from pathlib import Path; from imbalance import params; "
-        f"params.load(Path({str(ROOT / 'params.yaml')!r})); "
+        f"params.load(Path({str(ROOT / 'params.yaml')!r})).all_remedies; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     done = subprocess.run(

@@ -358,18 +358,18 @@ def test_params_yaml_forms_build_the_components():
 def test_shipped_remedies_keep_their_meaning():
     """params.yaml as committed validates to the components it always meant."""
     p = params.load(PARAMS_FILE)
-    assert p.remedies["baseline"] == Remedy()
-    assert p.remedies["class_weight"].weights == BalancedWeights()
-    assert p.remedies["drw"].weights.warmup_epochs == 10  # sampler epochs, as in the paper
+    assert p.remedy("baseline") == Remedy()
+    assert p.remedy("class_weight").weights == BalancedWeights()
+    assert p.remedy("drw").weights.warmup_epochs == 10  # sampler epochs, as in the paper
     # 4500 + 45 training images, batch 64: 72 steps an epoch, so step 720 = check 8 (of 100)
-    assert p.remedies["drw"].warmup_steps(np.array([4500, 45]), 64) == 720
-    assert p.remedies["drw"].min_checks(np.array([4500, 45]), 64, 100) == 8
-    assert p.remedies["focal"].loss == FocalLoss(gamma=2.0, alpha=0.25)
-    assert p.remedies["focal"].output_bias_init == OutputBias(enabled=True)
-    assert p.remedies["logit_adjusted"].loss == LogitAdjustedLoss(tau=1.0)
-    assert p.remedies["oversample_augment"].augment == Augment(flip=True, translate=0.1)
-    assert p.remedies["balanced"].train_set.kind == "balanced"
-    assert p.retrain["crt"] == Retrain(start="baseline", sampler="oversample")
-    assert p.retrain["posthoc_logit_adjusted"].posthoc_tau.tau == 1.0
-    assert not p.retrain["posthoc_logit_adjusted"].trains
+    assert p.remedy("drw").warmup_steps(np.array([4500, 45]), 64) == 720
+    assert p.remedy("drw").min_checks(np.array([4500, 45]), 64, 100) == 8
+    assert p.remedy("focal").loss == FocalLoss(gamma=2.0, alpha=0.25)
+    assert p.remedy("focal").output_bias_init == OutputBias(enabled=True)
+    assert p.remedy("logit_adjusted").loss == LogitAdjustedLoss(tau=1.0)
+    assert p.remedy("oversample_augment").augment == Augment(flip=True, translate=0.1)
+    assert p.remedy("balanced").train_set.kind == "balanced"
+    assert p.remedy("crt") == Retrain(start="baseline", sampler="oversample")
+    assert p.remedy("posthoc_logit_adjusted").posthoc_tau.tau == 1.0
+    assert not p.remedy("posthoc_logit_adjusted").trains
     assert isinstance(Remedy().loss, Loss)

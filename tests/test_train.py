@@ -159,7 +159,7 @@ def test_run_writes_model_predictions_and_curves(
     assert len(lines) == checks + 1  # one line per check, one summary
     assert lines[0].startswith("step 4/12  loss ") and "val_auc" in lines[0]
     assert lines[-1].startswith(f"baseline seed 0: {steps} steps run, best step {best_step} (")
-    # the benchmark's profile events (imbalance.tools.profile)
+    # the benchmark's profile events (imbalance.runtime.profile)
     events = [json.loads(line) for line in (project / "profile.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events][:1] == ["first_step"]
     if checks > 1:
@@ -343,7 +343,7 @@ def test_posthoc_adjustment_changes_only_the_last_bias(
 ):
     p = copy_project(trained, tmp_path / "p", monkeypatch)
     train.run(p, "posthoc_logit_adjusted", 0)
-    tau = p.retrain["posthoc_logit_adjusted"].posthoc_tau.tau
+    tau = p.remedy("posthoc_logit_adjusted").posthoc_tau.tau
     y = np.load("data/cifar2/seed0/train_imbalanced.npz")["y"]
     *same_before, bias_before = weights_of(Path("models/scratch/seed0/baseline.keras"))
     *same_after, bias_after = weights_of(

@@ -1,4 +1,4 @@
-"""The warm start (imbalance/tools/warm.py): a training stage forked from a server that has
+"""The warm start (imbalance/runtime/warm.py): a training stage forked from a server that has
 TensorFlow imported writes what a cold process writes, and faults reach the child."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from conftest import live_pids
 from test_train import OUTPUT_DIRS, ROOT, edit_params, files_under, make_project, stage_env
 
-from imbalance.tools import warm
+from imbalance.runtime import warm
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def servers(project: Path | None = None) -> set[int]:
     """Warm servers alive now; of ``project`` only, when given (a server runs in its
     project's root), so servers of other projects on the machine are not counted."""
     root = project.resolve() if project is not None else None
-    return live_pids(lambda argv, cwd: b"imbalance.tools.warm" in argv and root in (None, cwd))
+    return live_pids(lambda argv, cwd: b"imbalance.runtime.warm" in argv and root in (None, cwd))
 
 
 def running_in(project: Path) -> set[int]:
@@ -181,7 +181,7 @@ def copy_code(dest: Path) -> Path:
 
 def key_in(project: Path, **env: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", "from imbalance.tools import warm; print(warm.key())"],
+        [sys.executable, "-c", "from imbalance.runtime import warm; print(warm.key())"],
         cwd=project,
         env={**os.environ, **env},
         capture_output=True,
@@ -245,7 +245,7 @@ def test_the_native_log_filter_keeps_what_tf_cpp_min_log_level_keeps(level: int,
 
 PRELOAD = f"""
 import os, sys
-from imbalance.tools import warm
+from imbalance.runtime import warm
 def fake_preload():
     os.write(2, {NATIVE!r})
     print("python: during the import", file=sys.stderr)

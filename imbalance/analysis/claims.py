@@ -38,7 +38,8 @@ from imbalance.analysis.stats import (
 )
 from imbalance.analysis.text import num, p_value, signed
 from imbalance.cli import UserError
-from imbalance.params import Params, Question, Remedy, Retrain
+from imbalance.params import Params, Question
+from imbalance.training.components import Remedy, Retrain
 
 
 def find_remedy(params: Params, spec: Remedy) -> str | None:

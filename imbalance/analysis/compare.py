@@ -53,7 +53,8 @@ from imbalance.analysis.stats import (
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.layout import Layout
-from imbalance.params import Params, Retrain
+from imbalance.params import Params
+from imbalance.training.components import Retrain
 
 #: Every statistic is computed for these keys (``<at>.<metric>``, :mod:`.metrics`).
 KEYS = metrics.stat_keys()
@@ -352,7 +353,7 @@ def _budget_table(params: Params, runs: Runs) -> list[str]:
     for remedy, by_seed in runs.items():
         n = len(by_seed)
         mean = {k: sum(run.get(k, 0) for run in by_seed.values()) / n for k in TRAINING_RECORD}
-        passes = mean["steps_trained"] * (2 if params.remedy(remedy).sam.rho > 0 else 1)
+        passes = mean["steps_trained"] * (2 if _uses_sam(params, remedy) else 1)
         lines.append(
             f"| `{remedy}` | {mean['steps_trained']:.0f} | {mean['best_step']:.0f} | "
             f"{mean['images_seen']:.0f} | {passes:.0f} |"
@@ -806,3 +807,9 @@ if __name__ == "__main__":
     from imbalance.cli import run
 
     run(main)
+
+
+def _uses_sam(params: Params, remedy: str) -> bool:
+    """SAM's two passes per step (its ``sam`` component set with a radius above 0)."""
+    sam = params.remedy(remedy).sam
+    return sam is not None and sam.rho > 0

@@ -206,7 +206,7 @@ def validation_protocol(params: Params) -> str:
 
 
 def _train_split(params: Params, remedy: str) -> str:
-    return "balanced" if params.remedy(remedy).train_set.kind == "balanced" else "imbalanced"
+    return "balanced" if params.train_set(remedy) == "balanced" else "imbalanced"
 
 
 def _labels(path: Path) -> np.ndarray:
@@ -264,7 +264,7 @@ def evaluate_seed(params: Params, seed: int, layout: Layout) -> None:
     roc: list[dict[str, Any]] = []
     pr: list[dict[str, Any]] = []
     confusion: list[dict[str, Any]] = []
-    for remedy in params.all_remedies:
+    for remedy in params.names:
         kind = _train_split(params, remedy)
         for split in (f"train_{kind}", f"val_{kind}"):
             if split not in label_cache:

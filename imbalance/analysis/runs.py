@@ -30,7 +30,7 @@ Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
 def load_runs(params: Params, layout: Layout) -> Runs:
     """Every declared remedy x seed's metrics file; a missing one is a clear error."""
     runs: Runs = {}
-    for remedy in params.all_remedies:
+    for remedy in params.names:
         runs[remedy] = {}
         for seed in params.seeds:
             path = layout.run_metrics(remedy, seed)
@@ -93,7 +93,7 @@ def read_curves(params: Params, seed: int, layout: Layout) -> dict[str, dict[str
     failing.
     """
     out: dict[str, dict[str, Any]] = {}
-    for remedy in params.all_remedies:
+    for remedy in params.names:
         out[remedy] = {}
         folder = layout.training_dir(remedy, seed) / "plots" / "metrics"
         for metric in CURVES:

@@ -1,2 +1,2 @@
 """Around the pipeline, not in it: PR report and comment, results guard, parallel study,
-README generator, warm start, profiling."""
+README generator, benchmark helpers. May import everything; nothing in the pipeline imports it."""

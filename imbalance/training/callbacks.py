@@ -75,7 +75,7 @@ def live_callback(live: Any, check_every: int) -> keras.callbacks.Callback:
 def throughput_callback(
     images_seen: Callable[[int], int], check_every: int
 ) -> keras.callbacks.Callback:
-    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, see tools/profile.py).
+    """Training throughput for the benchmark (``IMBALANCE_PROFILE``, see runtime/profile.py).
 
     Marks ``first_step`` when the first batch starts (imports, data loading and graph
     building are behind it) and, at the end, ``train_throughput``: images per second of
@@ -87,7 +87,7 @@ def throughput_callback(
     """
     import keras
 
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     class Throughput(keras.callbacks.Callback):
         def __init__(self) -> None:

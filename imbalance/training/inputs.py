@@ -85,7 +85,7 @@ def load_inputs(
     if remedy.trains and switch >= p.train.max_steps:
         raise UserError(
             f"params.yaml: remedy {name!r} re-weights from step {switch} "
-            f"(weights.from_epoch {remedy.weights.warmup_epochs} x "
+            f"(weights.from_epoch {remedy.warmup_epochs} x "
             f"{remedy.sampler.steps_per_epoch(train.counts, batch)} steps per sampler epoch, "
             f"at a multiple of train.check_every {check_every}) but train.max_steps is "
             f"{p.train.max_steps}; raise train.max_steps or lower weights.from_epoch"

@@ -4,7 +4,7 @@ DVC runs every stage as a fresh process, so the benchmark cannot time stages fro
 inside of one Python process. With ``IMBALANCE_PROFILE=<file>`` in the environment, each
 stage appends JSON lines to that file: events (``mark``) with the seconds since the
 process started (imports and data loading included; for a warm stage, see
-:mod:`imbalance.tools.warm`, since its client process started), and at exit its wall time and
+:mod:`imbalance.runtime.warm`, since its client process started), and at exit its wall time and
 peak resident memory. Without the variable every call is a no-op costing one dict lookup.
 """
 
@@ -17,7 +17,7 @@ import sys
 import time
 
 _ENV = "IMBALANCE_PROFILE"
-#: Set in a warm child (:mod:`imbalance.tools.warm`): the stage started with its client process.
+#: Set in a warm child (:mod:`imbalance.runtime.warm`): the stage started with its client process.
 _origin: dict[str, float] = {}
 
 

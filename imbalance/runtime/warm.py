@@ -3,7 +3,7 @@
 Why: DVC runs every stage as a fresh process, and a training stage spent ~3 s importing
 TensorFlow and Keras and ~0.8 s tearing them down again — for a study of 7 to 80 short
 trainings the largest overhead the benchmark (``bench/``) found. On Linux, the first
-training stage starts a background *server* (``python -m imbalance.tools.warm``) that imports
+training stage starts a background *server* (``python -m imbalance.runtime.warm``) that imports
 them once and waits. Every training stage process (the *client*) checks its arguments and
 params, then hands the server its arguments, environment, working directory and
 stdin/stdout/stderr; the server forks a *child* that runs the stage exactly as
@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -132,8 +133,11 @@ def socket_path(k: str) -> Path:
 
 
 # --------------------------------------------------------------------------- client
-def delegate(module: str, idle_s: int) -> None:
+def delegate(module: str, idle_s: int, preload: tuple[str, ...] = ()) -> None:
     """Run the stage ``module`` in a warm child and exit with its status.
+
+    ``preload``: the project modules the stage will import, which a server imports ahead
+    (named by the caller, so that this module imports no layer above it).
 
     Returns (so the caller runs the stage itself) when the warm start is off, not
     available, or the server did not accept the job; then nothing of the stage has run,
@@ -142,6 +146,7 @@ def delegate(module: str, idle_s: int) -> None:
     """
     if _serving:
         return
+    _preloads[:] = preload
     if idle_s > 0 and sys.platform == "linux":
         status = None
         try:
@@ -181,7 +186,14 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
         log = os.open(f"{path}.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "imbalance.tools.warm", str(path), str(idle_s)],
+                [
+                    sys.executable,
+                    "-m",
+                    "imbalance.runtime.warm",
+                    str(path),
+                    str(idle_s),
+                    *list(_preloads),
+                ],
                 cwd=PROJECT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -205,7 +217,7 @@ def _connect_or_start(path: Path, idle_s: int) -> socket.socket:
 
 def _run_remote(conn: socket.socket, module: str) -> int | None:
     """Send the job; return the child's exit status, or None if it was never started."""
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     fds = []
     for fd in (0, 1, 2):
@@ -243,6 +255,11 @@ def _run_remote(conn: socket.socket, module: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- imports
+#: Project modules a stage imports, named by the stage (:func:`delegate`), set in the server
+#: from its command line.
+_preloads: list[str] = []
+
+
 def _preload() -> None:
     """Import (never run) what a training stage imports."""
     # A stage sets its own level before it gets here; this is for a server started by
@@ -256,8 +273,9 @@ def _preload() -> None:
     import sklearn.utils.class_weight  # noqa: F401
     import tensorflow  # noqa: F401, TID251
 
-    # Not stages.train itself: runpy runs it fresh as __main__ in every child.
-    from imbalance.training import model, train  # noqa: F401
+    # Not the stage module itself: runpy runs it fresh as __main__ in every child.
+    for module in _preloads:
+        importlib.import_module(module)
 
 
 def preload_quietly() -> None:
@@ -325,7 +343,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- server
-def serve(path: Path, idle_s: float) -> None:
+def serve(path: Path, idle_s: float, preload: list[str] | None = None) -> None:
+    _preloads[:] = preload or []
     """Accept jobs, fork a child per job, relay exit statuses; exit when idle."""
     _preload()
     os.chdir("/")  # hold no project directory (tests kill by working directory)
@@ -475,7 +494,7 @@ def _child(request: dict, fds: list[int]) -> int:
     os.environ.update(request["env"])
     sys.argv = ["-m", *request["argv"]]
 
-    from imbalance.tools import profile
+    from imbalance.runtime import profile
 
     profile.set_origin(float(request["t0"]))
     code: int = 0
@@ -497,7 +516,7 @@ def _child(request: dict, fds: list[int]) -> int:
 
 if __name__ == "__main__":
     # Through the imported module, not this ``__main__`` copy: the children's stage code
-    # imports ``imbalance.tools.warm`` and must see *its* ``_serving`` flag set.
-    from imbalance.tools import warm
+    # imports ``imbalance.runtime.warm`` and must see *its* ``_serving`` flag set.
+    from imbalance.runtime import warm
 
-    warm.serve(Path(sys.argv[1]), float(sys.argv[2]))
+    warm.serve(Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3:])
