@@ -77,6 +77,7 @@ TINY_CLASSES = ("airplane", "automobile", "bird")
 # when it is absent.
 SHARED_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 SHARED_ARCHIVE_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
+SHARED_ARCHIVE_ABSENT = f"{SHARED_ARCHIVE} (offline CIFAR-10 copy) is absent"
 
 # What `tiny_project` changes in a copy of params.yaml (dotted keys). Keys whose section
 # is absent from params.yaml are skipped, so the fixture survives schema changes.
