@@ -5,7 +5,9 @@
 #   ./dev.sh repro --jobs N   set up, then the study on N workers: one DVC experiment per seed
 #                             in DVC's queue, then `dvc repro` assembles it from the run-cache
 #                             (python -m imbalance.tools.parallel; README "Parallel runs")
-#   ./dev.sh test             set up, then the test suite
+#   ./dev.sh test             set up, then the whole test suite on 2 processes (pytest-xdist)
+#   ./dev.sh test --fast      the same without the tests marked slow (training, DVC, servers):
+#                             every module, in about 2 minutes (tests/conftest.py has the rule)
 #   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
 #   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
 #   ./dev.sh lint             ruff check + format check
@@ -45,9 +47,15 @@ case "$task" in
     setup
     if wants_jobs "$@"; then python -m imbalance.tools.parallel "$@"; else dvc repro "$@"; fi
     ;;
-  test) setup; python -m pytest "$@" ;;
+  test)
+    setup
+    # -n: processes for the tests (TEST_WORKERS=0 runs them in this one); --fast: -m "not slow"
+    set -- -n "${TEST_WORKERS:-2}" "$@"
+    if [ "${3:-}" = --fast ]; then set -- "$1" "$2" -m "not slow" "${@:4}"; fi
+    python -m pytest "$@"
+    ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro [--jobs N]|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N]|test [--fast]|report|bench|lint [args...]" >&2; exit 2 ;;
 esac
