@@ -29,11 +29,11 @@ of the real model on tiny data already separate the classes.
 
 The ``slow`` marker follows one rule (``./dev.sh test --fast`` leaves these out): a test is
 slow when it trains a model, runs DVC (``dvc`` init/repro/exp/queue/..., as a command or
-in-process) or starts a server or a pipeline of subprocesses (the warm-start server, the
-parallel runner, a training stage). Tests using a fixture that does so are marked here
-(:data:`SLOW_FIXTURES`), whatever their module; anything else that does so marks itself,
-and an unmarked test that does it fails (:func:`_forbid_slow_work`). A skip whose reason
-is not in :data:`EXPECTED_SKIPS` fails the run, so a test cannot silently stop running.
+in-process) or starts a server or a pipeline of subprocesses (the warm-start server, a
+training stage, the parallel runner on a project). Tests using a fixture that does so are
+marked here (:data:`SLOW_FIXTURES`), whatever their module; anything else that does so
+marks itself, and an unmarked test that does it fails (:func:`_forbid_slow_work`). A skip
+whose reason is not in :data:`EXPECTED_SKIPS` fails the run: no test stops running unseen.
 """
 
 from __future__ import annotations
@@ -132,12 +132,13 @@ EXPECTED_SKIPS = {
     SHARED_ARCHIVE_ABSENT: "CI has no copy of CIFAR-10",
 }
 
-_SLOW_MODULES = ("dvc", "imbalance.tools.parallel", "imbalance.tools.warm", "stages.train")
+_SLOW_MODULES = ("dvc", "imbalance.tools.warm", "stages.train")
 
 
 def _slow_command(args: Any) -> str | None:
-    """What is slow about a command line (dvc, a training stage, the parallel runner or
-    the warm server), or None."""
+    """What is slow about a command line (dvc, a training stage or the warm server), or
+    None. The parallel runner is not listed: it runs nothing without a DVC project, and
+    the tests that give it one use ``tiny_project``."""
     argv = [os.fspath(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
     if not argv:
         return None
