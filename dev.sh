@@ -11,7 +11,9 @@
 #   ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
 #                             set up, then the sequential study: repro, check the primary
 #                             questions, add seeds, repro ... (python -m imbalance.tools.decide)
-#   ./dev.sh test             set up, then the test suite
+#   ./dev.sh test             set up, then the whole test suite on 2 processes (pytest-xdist)
+#   ./dev.sh test --fast      the same without the tests marked slow (training, DVC, servers):
+#                             every module, in about 2 minutes (tests/conftest.py has the rule)
 #   ./dev.sh report BASE OUT  set up, then the PR report of BASE vs the workspace
 #   ./dev.sh bench            set up, then the benchmark (see bench/README.md)
 #   ./dev.sh lint             ruff check + format check
@@ -67,9 +69,15 @@ case "$task" in
     ;;
   decide) setup; python -m imbalance.tools.decide "$@" ;;
   predict) setup; python -m imbalance.training.predict "$@" ;;
-  test) setup; python -m pytest "$@" ;;
+  test)
+    setup
+    # -n: processes for the tests (TEST_WORKERS=0 runs them in this one); --fast: -m "not slow"
+    set -- -n "${TEST_WORKERS:-2}" "$@"
+    if [ "${3:-}" = --fast ]; then set -- "$1" "$2" -m "not slow" "${@:4}"; fi
+    python -m pytest "$@"
+    ;;
   report) setup; python -m imbalance.tools.report "$@" ;;
   bench) setup; python -m bench "$@" ;;
   lint) setup; ruff check . && ruff format --check . ;;
-  *) echo "usage: ./dev.sh repro [--jobs N | -S K=V]|decide [--jobs N] [--max-seeds K]|predict|test|report|bench|lint [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh repro [--jobs N | -S K=V]|decide [--jobs N] [--max-seeds K]|predict|test [--fast]|report|bench|lint [args...]" >&2; exit 2 ;;
 esac

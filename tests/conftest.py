@@ -26,6 +26,14 @@ of the real model on tiny data already separate the classes.
   :data:`TINY_PARAMS`) and ``data.source`` pointing at a tiny image-folder .tar.gz; its
   ``dvc(...)`` and ``stage(...)`` helpers run commands inside it with this virtualenv's
   ``bin`` first on PATH.
+
+The ``slow`` marker follows one rule (``./dev.sh test --fast`` leaves these out): a test is
+slow when it trains a model, runs DVC (``dvc`` init/repro/exp/queue/..., as a command or
+in-process) or starts a server or a pipeline of subprocesses (the warm-start server, a
+training stage, the parallel runner on a project). Tests using a fixture that does so are
+marked here (:data:`SLOW_FIXTURES`), whatever their module; anything else that does so
+marks itself, and an unmarked test that does it fails (:func:`_forbid_slow_work`). A skip
+whose reason is not in :data:`EXPECTED_SKIPS` fails the run: no test stops running unseen.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import itertools
 import os
 import pickle
 import shutil
@@ -77,6 +86,7 @@ TINY_CLASSES = ("airplane", "automobile", "bird")
 # when it is absent.
 SHARED_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 SHARED_ARCHIVE_SHA256 = "6c9b930289b4e49b2ec38c4eec6d8f11a272ce9d803b1c98018fbcc8682241ce"
+SHARED_ARCHIVE_ABSENT = f"{SHARED_ARCHIVE} (offline CIFAR-10 copy) is absent"
 
 # What `tiny_project` changes in a copy of params.yaml (dotted keys). Keys whose section
 # is absent from params.yaml are skipped, so the fixture survives schema changes.
@@ -102,6 +112,157 @@ TWO_REMEDY_GRID: dict[str, Any] = {
     "compare.also_against": [],
 }
 TWO_REMEDY_TRAIN_STAGES = {f"train@{r}-{s}" for r in ("baseline", "class_weight") for s in (0, 1)}
+
+# ----------------------------------------------------------------------------- slow rule
+
+#: Fixtures (``module::name``) that train, run DVC or start a pipeline; every test using
+#: one (directly or through another fixture) is marked slow.
+SLOW_FIXTURES = {
+    "conftest::_tiny_template": "git + `dvc init` of a project copy (tiny_project)",
+    "test_results_current::_synthetic_template": "`dvc repro` of a synthetic project",
+    "test_results_current::project_copy": "`dvc init` of a project copy",
+    "test_report::repo": "`dvc repro` of two commits",
+    "test_train::trained": "trains two models",
+}
+
+#: Skips the suite expects, by reason prefix; any other skip fails the run.
+EXPECTED_SKIPS = {
+    # the real-data check; a synthetic archive of the same layout covers the logic
+    # everywhere (tests/test_split.py)
+    SHARED_ARCHIVE_ABSENT: "CI has no copy of CIFAR-10",
+}
+
+_SLOW_MODULES = ("dvc", "imbalance.tools.warm", "stages.train")
+
+
+def _slow_command(args: Any) -> str | None:
+    """What is slow about a command line (dvc, a training stage or the warm server), or
+    None. The parallel runner is not listed: it runs nothing without a DVC project, and
+    the tests that give it one use ``tiny_project``."""
+    argv = [os.fspath(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
+    if not argv:
+        return None
+    if Path(argv[0]).name == "dvc":
+        return "runs dvc"
+    for flag, module in itertools.pairwise(argv):
+        if flag == "-m" and module in _SLOW_MODULES:
+            return f"runs python -m {module}"
+    return None
+
+
+_current: dict[str, pytest.Item | None] = {"item": None}
+
+
+def _is_slow(item: pytest.Item | None) -> bool:
+    return item is None or item.get_closest_marker("slow") is not None
+
+
+def _forbid_slow_work() -> None:
+    """Make subprocesses, Keras ``fit`` and DVC's ``reproduce`` fail in an unmarked test:
+    the slow rule is checked, not trusted. Patched once per session; the test running
+    (its setup included, so module and session fixtures count) is looked up per call."""
+
+    def refuse(what: str) -> None:
+        item = _current["item"]
+        if not _is_slow(item):
+            raise RuntimeError(
+                f"{item.nodeid} {what} but is not marked slow: mark it "  # type: ignore[union-attr]
+                "`@pytest.mark.slow`, or list its fixture in conftest.SLOW_FIXTURES"
+            )
+
+    original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+    if getattr(original, "_slow_rule", False):
+        return
+
+    def execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> Any:
+        what = _slow_command(args)
+        if what:
+            refuse(what)
+        return original(self, args, *rest, **kw)
+
+    execute_child._slow_rule = True  # type: ignore[attr-defined]
+    subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined]
+
+
+def _guard_in_process(name: str, owner: Any, attribute: str, what: str) -> None:
+    """Wrap ``owner.attribute`` (once) so an unmarked test calling it fails."""
+    original = getattr(owner, attribute)
+    if getattr(original, "_slow_rule", False):
+        return
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        item = _current["item"]
+        if not _is_slow(item):
+            raise RuntimeError(
+                f"{item.nodeid} {what} ({name}) but is not marked slow: mark it "  # type: ignore[union-attr]
+                "`@pytest.mark.slow`, or list its fixture in conftest.SLOW_FIXTURES"
+            )
+        return original(*args, **kwargs)
+
+    guarded._slow_rule = True  # type: ignore[attr-defined]
+    setattr(owner, attribute, guarded)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _forbid_slow_work()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow every test that uses a fixture of :data:`SLOW_FIXTURES`."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        for name in item.fixturenames:  # the closure: fixtures of fixtures too
+            for fixturedef in info.name2fixturedefs.get(name, ()):
+                func = getattr(fixturedef, "func", None)
+                module = getattr(func, "__module__", "").rsplit(".", 1)[-1]
+                if f"{module}::{name}" in SLOW_FIXTURES:
+                    item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _current["item"] = item
+    # libraries the test module imported (Keras, DVC) are guarded once they are loaded
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        _guard_in_process("keras.Model.fit", keras.Model, "fit", "trains a model")
+    if "dvc.repo" in sys.modules:
+        repo = sys.modules["dvc.repo"].Repo
+        _guard_in_process("dvc Repo.reproduce", repo, "reproduce", "runs dvc")
+    try:
+        return (yield)
+    finally:
+        _current["item"] = None
+
+
+_unexpected_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect skips whose reason is not in :data:`EXPECTED_SKIPS`."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if not any(reason.startswith(expected) for expected in EXPECTED_SKIPS):
+        _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run on an unexpected skip (``-ra`` lists every skip with its reason)."""
+    if _unexpected_skips and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _unexpected_skips:
+        terminalreporter.section("unexpected skips (not in conftest.EXPECTED_SKIPS): failing")
+        for line in _unexpected_skips:
+            terminalreporter.line(line)
+
 
 # ----------------------------------------------------------------------------- images
 

@@ -241,6 +241,7 @@ def test_every_field_of_the_composition_is_a_component_kind():
         assert len(names) == len(set(names)), (field, names)  # a kind name is one variant
 
 
+@pytest.mark.slow  # trains a model per variant
 @pytest.mark.parametrize(("field", "cls", "kind"), list(variants()))
 def test_variant_contract(field: str, cls: type[Component], kind: str | None, world: World):
     instances = {}

@@ -269,6 +269,7 @@ def _plots_section() -> dict[str, Any]:
     return {"plots": yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]}
 
 
+@pytest.mark.slow  # runs dvc
 def test_dvc_plots_show_renders_the_declared_plots(tmp_path: Path) -> None:
     """The project's own ``plots:`` + templates, over files written by evaluate/compare."""
     from imbalance.analysis.compare import training_rows

@@ -58,6 +58,37 @@ def test_queue_status_is_parsed_into_ours_and_others() -> None:
     assert (empty.ours, empty.others, empty.workers) == ({}, [], 0)
 
 
+@pytest.mark.slow  # `dvc init` (in-process)
+def test_task_records_are_read_through_dvc_tasks_process_manager(tmp_path: Path) -> None:
+    """pid, end and log size of a queued task come from the ProcessManager DVC's queue
+    keeps, wherever it keeps its records: a record written through dvc-task's own API is
+    what parallel reads back."""
+    from dvc.repo import Repo
+    from dvc_task.proc.process import ProcessInfo
+
+    ok(subprocess.run(["git", "init", "-q"], cwd=tmp_path, capture_output=True, text=True))
+    Repo.init(str(tmp_path)).close()
+    with Repo(str(tmp_path)) as repo:
+        manager = repo.experiments.celery_queue.proc
+    rev = "abcdef1234567890abcdef1234567890abcdef12"
+    log = tmp_path / "task.out"
+    log.write_text("step 2/4\n")
+    assert parallel.exec_run_pid(tmp_path, rev[:7]) is None  # no record yet
+    assert parallel.log_size(tmp_path, rev[:7]) is None
+    os.makedirs(os.path.join(manager.wdir, rev))
+    manager[rev] = ProcessInfo(
+        pid=os.getpid(), stdin=None, stdout=str(log), stderr=None, returncode=None
+    )
+    assert parallel.exec_run_pid(tmp_path, rev[:7]) == os.getpid()
+    assert parallel.log_size(tmp_path, rev[:7]) == len("step 2/4\n")
+    assert parallel.exec_run_alive(tmp_path, rev[:7]) is False  # pytest is not exec-run
+    manager[rev] = ProcessInfo(
+        pid=os.getpid(), stdin=None, stdout=str(log), stderr=None, returncode=0
+    )
+    assert parallel.exec_run_pid(tmp_path, rev[:7]) is None  # its end is recorded
+    assert parallel.exec_run_alive(tmp_path, rev[:7]) is None
+
+
 def test_assembly_output_is_parsed() -> None:
     out = (
         "Stage 'fetch' is cached - skipping run, checking out outputs\n"

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, tool_env
+from conftest import PROJECT_ROOT, ok, tool_env
 
 from imbalance.tools import pr_comment
 from imbalance.tools.pr_comment import MAX_CHARS, read_results, render
@@ -50,6 +50,31 @@ def test_the_two_results_commits() -> None:
         "+0.048 *noise*",
     ]
     assert _row(text, "class_weight")[3:5] == ["0.786 \u2192 0.607 \u00b10.425", "-0.179 *noise*"]
+
+
+def test_git_revisions_of_a_tiny_history_give_the_directories_comment(tmp_path: Path) -> None:
+    """Reading a side from git (``git show <rev>:metrics/...``) in a repository this test
+    builds: the two fixture sides committed one after the other. Runs on any clone,
+    shallow or not."""
+    repo = tmp_path / "repo"
+    (repo / "metrics").mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        cmd = ["git", *args]
+        return ok(subprocess.run(cmd, cwd=repo, env=tool_env(), capture_output=True, text=True))
+
+    git("init", "-q")
+    shas = []
+    for side in (BASE, HEAD):
+        for file in (FIXTURES / side / "metrics").iterdir():
+            (repo / "metrics" / file.name).write_bytes(file.read_bytes())
+        git("add", "-A")
+        git("commit", "-qm", side)
+        shas.append(git("rev-parse", "--short", "HEAD").strip())
+    from_git = render(read_results(shas[0], repo), read_results(shas[1], repo))
+    from_dirs = _comment(str(FIXTURES / BASE), str(FIXTURES / HEAD))
+    assert f"`{shas[0]}` \u2192 `{shas[1]}`" in from_git
+    assert from_git.replace(shas[0], BASE).replace(shas[1], HEAD) == from_dirs
 
 
 @pytest.mark.skipif(

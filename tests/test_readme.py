@@ -28,8 +28,8 @@ def test_render_refuses_a_readme_without_markers() -> None:
 
 def test_committed_readme_matches_committed_comparison() -> None:
     comparison = ROOT / "metrics" / "comparison.md"
-    if not comparison.is_file():
-        pytest.skip("no committed metrics/comparison.md yet")
+    # a deleted report must fail here (and in the results guard), not pass as a skip
+    assert comparison.is_file(), f"{comparison} is missing: run `dvc repro` and commit it"
     readme = (ROOT / "README.md").read_text()
     assert render(readme, summary(comparison.read_text())) == readme, (
         "run `python -m imbalance.tools.readme`"

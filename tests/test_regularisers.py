@@ -78,6 +78,7 @@ def assert_weights_close(got: list[np.ndarray], want: list[np.ndarray]) -> None:
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains a model
 def test_ema_weights_are_the_running_average_of_the_step_weights():
     average = ExponentialAverage(momentum=0.9)
     model = fresh_model()
@@ -90,6 +91,7 @@ def test_ema_weights_are_the_running_average_of_the_step_weights():
     assert not np.allclose(model.get_weights()[0], recorder.steps[-1][0])
 
 
+@pytest.mark.slow  # trains a model
 def test_swa_weights_are_the_plain_mean_of_the_check_weights_from_its_start():
     model = fresh_model()
     recorder = Recorder()  # before SWA: sees the raw weights at every check end
@@ -102,6 +104,7 @@ def test_swa_weights_are_the_plain_mean_of_the_check_weights_from_its_start():
     assert history.history["val_loss"][-1] == pytest.approx(want, rel=1e-5)
 
 
+@pytest.mark.slow  # trains a model
 def test_swa_before_its_start_leaves_the_weights_alone():
     model = fresh_model()
     recorder = Recorder()

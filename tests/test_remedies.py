@@ -165,6 +165,7 @@ class PositiveWeight(keras.metrics.Metric):
         return self.total / self.count
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize(("sampler", "switch"), [("natural", 2), ("oversample", 3)])
 def test_drw_weights_inactive_before_from_epoch_and_active_from_it(sampler: str, switch: int):
     """``from_epoch`` 2 sampler epochs = step 8 (natural: 56 images, batch 16, 4 steps an

@@ -244,6 +244,33 @@ def test_committed_outputs_edited_after_the_run(synthetic: Path) -> None:
     }
 
 
+def test_a_deleted_committed_output_is_stale(synthetic: Path) -> None:
+    """(d): a results file or folder deleted from the workspace fails the guard, while a
+    missing cached (git-ignored) output does not."""
+    (synthetic / "results" / "summary.json").unlink()
+    shutil.rmtree(synthetic / "figs")
+    (synthetic / "work" / "scores" / "0.txt").unlink()
+    assert _stale(synthetic) == {
+        "figures": ("committed outputs missing (deleted?) figs",),
+        "summary": ("committed outputs missing (deleted?) results/summary.json",),
+    }
+
+
+def test_this_projects_deleted_results_are_stale(tmp_path: Path) -> None:
+    """The issue's case on this project's committed results: metrics/statistics.json and
+    metrics/runs/seed0 deleted from a clone."""
+    root = tmp_path / "clone"
+    cmd = ["git", "clone", "-q", str(PROJECT_ROOT), str(root)]
+    ok(subprocess.run(cmd, env=tool_env(), capture_output=True, text=True))
+    before = _stale(root)
+    (root / "metrics" / "statistics.json").unlink()
+    shutil.rmtree(root / "metrics" / "runs" / "seed0")
+    after = _stale(root)
+    assert "committed outputs missing (deleted?) metrics/statistics.json" in after["compare"]
+    assert "committed outputs missing (deleted?) metrics/runs/seed0" in after["evaluate@0"]
+    assert not any("missing" in reason for reasons in before.values() for reason in reasons)
+
+
 def test_cli_exit_status_and_one_line_errors(synthetic: Path, tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "imbalance.tools.lockcheck", *args]

@@ -19,11 +19,15 @@ import pytest
 from conftest import (
     CIFAR10_CLASSES,
     SHARED_ARCHIVE,
+    SHARED_ARCHIVE_ABSENT,
     SHARED_ARCHIVE_SHA256,
     TINY_CLASSES,
     TINY_TEST,
     TINY_TRAIN,
     TinyProject,
+    build_image_folder,
+    pack_tar_gz,
+    sha256_of,
     synthetic_images,
 )
 
@@ -516,26 +520,50 @@ def test_dvc_repro_fetch_split_then_only_what_changed(tiny_project: TinyProject)
     assert counts["imbalanced"] == {"airplane": 20, "automobile": 4}
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not SHARED_ARCHIVE.exists(),
-    reason=f"{SHARED_ARCHIVE} (offline CIFAR-10 copy, ../shared/data/README.md) is absent",
-)
-def test_shared_archive_fetch_and_split_give_the_study_counts(tmp_path: Path) -> None:
-    got = fetch.fetch(str(SHARED_ARCHIVE), SHARED_ARCHIVE_SHA256, 2 * 10**9, progress=False)
+def _study_counts(
+    archive: Path, sha256: str, tmp_path: Path, n_train: int, n_test: int, n_minority: int
+) -> dict[str, dict[str, int]]:
+    """Fetch an image-folder archive of all ten CIFAR-10 classes (``n_train`` / ``n_test``
+    per class), write data/raw, and split it as the study does (holdout, 10 %); the counts
+    of seed 0. The real archive and a scaled synthetic copy of its layout both go here."""
+    got = fetch.fetch(str(archive), sha256, 2 * 10**9, progress=False)
     assert got.kind == image_folder.KIND and got.verified
     assert got.data.class_names == CIFAR10_CLASSES
-    assert got.data.x_train.shape == (50000, 32, 32, 3)
-    assert got.data.x_test.shape == (10000, 32, 32, 3)
-    assert set(got.data.counts()["train"].values()) == {5000}
-    assert set(got.data.counts()["test"].values()) == {1000}
-    layout = Layout(tmp_path)
-    fetch.write_raw(layout, got, str(SHARED_ARCHIVE))
+    assert got.data.x_train.shape == (10 * n_train, 32, 32, 3)
+    assert got.data.x_test.shape == (10 * n_test, 32, 32, 3)
+    assert set(got.data.counts()["train"].values()) == {n_train}
+    assert set(got.data.counts()["test"].values()) == {n_test}
+    layout = Layout(tmp_path / "study")
+    fetch.write_raw(layout, got, str(archive))
     del got
     raw = split.load_raw(layout)
-    spec = Split(n_majority=5000, n_minority=50, val_fraction=0.1, validation="holdout")
+    spec = Split(n_majority=n_train, n_minority=n_minority, val_fraction=0.1, validation="holdout")
     neg, pos = split.check(raw, CLASSES, spec)
-    counts = split.class_counts(raw, split.pick(raw, neg, pos, spec, 0), neg, pos)
+    return split.class_counts(raw, split.pick(raw, neg, pos, spec, 0), neg, pos)
+
+
+def test_an_archive_laid_out_like_the_shared_copy_gives_the_scaled_study_counts(
+    tmp_path: Path,
+) -> None:
+    """The real-data counts logic without the real data (CI has none): a synthetic archive
+    with the shared copy's exact layout (``cifar10-jpeg/{train,test}/<class>/NNNN.jpg``,
+    all ten classes, JPEG), at 1/50 of its size: 100 training and 20 test images per
+    class, 10 minority images. Expected counts by hand: 10 % of 100 is 10 held out per
+    class; 10 % of the 10 minority images is 1."""
+    tree = build_image_folder(tmp_path / "tree", 100, 20, CIFAR10_CLASSES, "jpg")
+    archive = pack_tar_gz(tree, tmp_path / "cifar10-jpeg.tar.gz", top="cifar10-jpeg")
+    counts = _study_counts(archive, sha256_of(archive), tmp_path, 100, 20, 10)
+    assert counts["train_balanced"] == {"airplane": 90, "automobile": 90}
+    assert counts["val_balanced"] == {"airplane": 10, "automobile": 10}
+    assert counts["train_imbalanced"] == {"airplane": 90, "automobile": 9}
+    assert counts["val_imbalanced"] == {"airplane": 10, "automobile": 1}
+    assert counts["test"] == {"airplane": 20, "automobile": 20}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_ARCHIVE.exists(), reason=SHARED_ARCHIVE_ABSENT)
+def test_shared_archive_fetch_and_split_give_the_study_counts(tmp_path: Path) -> None:
+    counts = _study_counts(SHARED_ARCHIVE, SHARED_ARCHIVE_SHA256, tmp_path, 5000, 1000, 50)
     assert counts["train_balanced"] == {"airplane": 4500, "automobile": 4500}
     assert counts["val_balanced"] == {"airplane": 500, "automobile": 500}
     assert counts["train_imbalanced"] == {"airplane": 4500, "automobile": 45}

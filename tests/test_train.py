@@ -121,6 +121,7 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 
 # --------------------------------------------------------------------------- outputs
+@pytest.mark.slow  # trains a model
 def test_run_writes_model_predictions_and_curves(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
@@ -180,6 +181,7 @@ def test_val_auc_is_the_positive_class_roc_auc():
     assert float(auc.result()) == pytest.approx(roc_auc_score(y, p1), abs=5e-3)
 
 
+@pytest.mark.slow  # trains a model
 def test_two_runs_give_byte_identical_outputs(project: Path):
     p = params.load()
     train.run(p, "oversample_augment", 0)
@@ -209,12 +211,14 @@ def test_stage_reruns_are_byte_identical_across_processes(project: Path):
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow  # trains a model
 def test_deferred_reweighting_runs_with_early_stopping_after_the_switch(project: Path):
     train.run(params.load(), "drw", 0)  # from_epoch 1 = step 4 = check 1 here
     with np.load(project / "predictions/seed0/drw.npz") as pred:
         assert int(pred["best_step"]) >= 8  # never a model from the plain phase (steps 1-4)
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("stopping", ["budget", "early_stopping"])
 def test_samplers_get_the_same_checks_and_patience_in_steps(
     project: Path, monkeypatch: pytest.MonkeyPatch, stopping: str
@@ -262,6 +266,7 @@ def test_samplers_get_the_same_checks_and_patience_in_steps(
 
 
 # --------------------------------------------------------------------------- retraining
+@pytest.mark.slow  # trains a model
 def test_kfold_scores_every_training_image_out_of_fold_then_refits(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -593,6 +598,7 @@ def test_bad_input_one_line_exit_2_nothing_written(
     assert not [f for d in OUTPUT_DIRS for f in (project / d).rglob(".*")]  # no temp files
 
 
+@pytest.mark.slow  # starts a training stage
 @pytest.mark.parametrize(
     "args", [("nosuch", "0"), ("baseline", "0")], ids=["unknown remedy", "missing data"]
 )
@@ -607,6 +613,7 @@ def test_stage_process_exits_2_with_one_line(project: Path, args: tuple[str, ...
     assert not any((project / d).exists() for d in OUTPUT_DIRS)
 
 
+@pytest.mark.slow  # trains a model
 def test_failure_mid_training_leaves_no_output(project: Path, monkeypatch: pytest.MonkeyPatch):
     """Atomic outputs: a failure after training started leaves nothing, not even temp files;
     temporaries a SIGKILLed earlier run left behind are cleared by the next run."""

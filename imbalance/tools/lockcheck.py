@@ -18,7 +18,7 @@ second, with no data:
 (c) stages in dvc.yaml that dvc.lock does not have, and changed commands;
 (d) the committed outputs themselves (``cache: false``: metrics, figures, plot data)
     against the md5 dvc.lock recorded for them, so results edited or copied in after the
-    run are caught too.
+    run are caught too, and committed outputs that are absent (a deleted report).
 
 Stages come from DVC's own parser (matrix / foreach expanded exactly as ``dvc repro``
 expands them), dvc.lock and params files are read with DVC's own YAML loader and param
@@ -279,10 +279,12 @@ def _out_reasons(
     hashes: dict[tuple[str, str], str | None],
 ) -> list[str]:
     """(d) Committed outputs (``cache: false``: metrics, figures, plot data) whose bytes
-    differ from what dvc.lock recorded: results edited, or copied in, after the run."""
+    differ from what dvc.lock recorded: results edited, or copied in, after the run; and
+    committed outputs that are absent: a deleted report must not pass as current."""
     locked = {o.get("path"): o for o in entry.get("outs") or []}
-    edited = []
+    edited, missing = [], []
     outs = [*(stage.get("outs") or []), *(stage.get("metrics") or []), *(stage.get("plots") or [])]
+    uncached = _uncached(outs)
     for path in _paths(outs):
         rel = Path(path).as_posix().rstrip("/")
         record = locked.get(rel)
@@ -290,6 +292,12 @@ def _out_reasons(
             continue
         name = record.get("hash", "md5-dos2unix")
         file = root / rel
+        if not file.exists():
+            # only outputs git is meant to carry: cached ones live in DVC's cache, and a
+            # clean clone has none of them
+            if rel in uncached and not _git_ignored(root, rel):
+                missing.append(rel)
+            continue
         if rel in carried and file.is_file():
             key = (rel, name)
             if key not in hashes:
@@ -300,9 +308,33 @@ def _out_reasons(
             file, inside, name
         ) != record["md5"]:
             edited.append(rel)
-    if not edited:
-        return []
-    return [f"committed outputs differ from dvc.lock (edited after the run?) {', '.join(edited)}"]
+    reasons = []
+    if edited:
+        reasons.append(
+            f"committed outputs differ from dvc.lock (edited after the run?) {', '.join(edited)}"
+        )
+    if missing:
+        reasons.append(f"committed outputs missing (deleted?) {', '.join(missing)}")
+    return reasons
+
+
+def _uncached(outs: Iterable[Any]) -> set[str]:
+    """Paths of the outputs declared ``cache: false``: the ones git carries."""
+    found = set()
+    for item in outs:
+        if isinstance(item, Mapping):
+            for path, options in item.items():
+                if isinstance(options, Mapping) and options.get("cache") is False:
+                    found.add(Path(path).as_posix().rstrip("/"))
+    return found
+
+
+def _git_ignored(root: Path, rel: str) -> bool:
+    """Does git ignore ``rel`` (an output some setup keeps out of git on purpose)?"""
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", rel], cwd=root, capture_output=True
+    )
+    return proc.returncode == 0
 
 
 def _carried_dir(root: Path, rel: str, carried: set[str]) -> list[Path] | None:

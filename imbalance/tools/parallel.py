@@ -68,7 +68,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
-import json
+import functools
 import os
 import re
 import select
@@ -81,10 +81,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from imbalance import params
 from imbalance.cli import UserError
+
+if TYPE_CHECKING:
+    from dvc_task.proc.manager import ProcessManager
+    from dvc_task.proc.process import ProcessInfo
 
 #: Experiment names this command gives (and the only queue entries it ever touches).
 NAME = re.compile(r"^study-\d{8}-\d{6}-seed(\d+)$")
@@ -378,8 +382,8 @@ def untracked_inputs(root: Path) -> list[str]:
 def exec_run_alive(root: Path, rev: str) -> bool | None:
     """Is the ``dvc exp exec-run`` process of task ``rev`` (7 hex digits) alive?
 
-    DVC's process manager (dvc-task) records it in ``.dvc/tmp/exps/run/<rev>/<rev>.json``
-    (``pid``, and ``returncode`` once its worker saw it end). False only when the process
+    DVC's process manager (dvc-task's ``ProcessManager``) records its ``pid``, and its
+    ``returncode`` once its worker saw it end. False only when the process
     is gone and no worker recorded its end: the mark of a task whose worker died. None:
     no record yet (the task is being set up), or an end that a live worker recorded and is
     collecting -- not evidence of anything.
@@ -404,15 +408,36 @@ def exec_run_alive(root: Path, rev: str) -> bool | None:
 def exec_run_pid(root: Path, rev: str) -> int | None:
     """The pid dvc-task recorded for task ``rev``'s exec-run process, unless it recorded
     an end (``returncode``) or nothing yet."""
-    found = sorted((root / ".dvc" / "tmp" / "exps" / "run").glob(f"{rev}*/{rev}*.json"))
-    if not found:
+    info = process_info(root, rev)
+    if info is None:
         return None
-    try:
-        info = json.loads(found[0].read_text())
-    except (OSError, ValueError):
-        return None
-    pid = info.get("pid")
-    return pid if info.get("returncode") is None and isinstance(pid, int) else None
+    pid = info.pid
+    return pid if info.returncode is None and isinstance(pid, int) else None
+
+
+def process_info(root: Path, rev: str) -> ProcessInfo | None:
+    """What dvc-task records for task ``rev`` (7 hex digits): pid, returncode and the log
+    file (``stdout``), read through its ``ProcessManager`` -- the one DVC's queue keeps
+    (``celery_queue.proc``) -- rather than from the files it happens to write them to.
+    None while the task has no record (being set up) or its record is being written."""
+    manager = _process_manager(root)
+    for name in sorted(manager):
+        if name.startswith(rev):
+            try:
+                return manager.get(name)
+            except (OSError, ValueError, TypeError):  # a record half written
+                return None
+    return None
+
+
+@functools.cache
+def _process_manager(root: Path) -> ProcessManager:
+    """DVC's queue's process manager for project ``root`` (where it keeps its records is
+    DVC's business: asked once, from the repository's queue)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return repo.experiments.celery_queue.proc
 
 
 def descendants(pid: int) -> list[int]:
@@ -439,10 +464,13 @@ def kill_all(pids: Iterable[int]) -> None:
 
 
 def log_size(root: Path, rev: str) -> int | None:
-    """Bytes of task ``rev``'s log so far (what ``dvc queue logs`` prints), if it has one."""
-    found = sorted((root / ".dvc" / "tmp" / "exps" / "run").glob(f"{rev}*/{rev}*.out"))
+    """Bytes of task ``rev``'s log so far (what ``dvc queue logs`` prints), if it has one:
+    the ``stdout`` file dvc-task's record names."""
+    info = process_info(root, rev)
+    if info is None or not info.stdout:
+        return None
     try:
-        return found[0].stat().st_size if found else None
+        return Path(info.stdout).stat().st_size
     except OSError:
         return None
 
