@@ -257,6 +257,9 @@ class Predict(_Strict):
 
 class Params(_Strict):
     seeds: list[int] = Field(min_length=1)
+    #: Seeds remedies are designed on (validation only), never reported: disjoint from
+    #: ``seeds`` so that a design is frozen before the seeds it is reported on are run.
+    tuning_seeds: list[int] = []
     data: Data
     classes: Classes
     split: Split
@@ -274,6 +277,15 @@ class Params(_Strict):
     def _cross_checks(self) -> Params:
         if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError("seeds must be distinct non-negative integers")
+        tuning = self.tuning_seeds
+        if len(set(tuning)) != len(tuning) or (tuning and min(tuning) < 0):
+            raise ValueError("tuning_seeds must be distinct non-negative integers")
+        shared = sorted(set(tuning) & set(self.seeds))
+        if shared:
+            raise ValueError(
+                f"tuning_seeds and seeds share {shared}: a design must not be tuned on a "
+                "seed it is reported on; pick tuning seeds outside `seeds`"
+            )
         both = set(self.remedies) & set(self.retrain)
         if both:
             raise ValueError(f"remedy names declared twice (remedies and retrain): {sorted(both)}")
@@ -320,6 +332,10 @@ class Params(_Strict):
         except ValidationError as err:
             raw = {section: {name: spec}}
             raise UserError(_format(err, raw, prefix=(section, name))) from None
+        try:
+            remedy.train_config(self.train)
+        except ValueError as err:
+            raise UserError(f"params.yaml: {section}.{name}.{err}") from None
         if isinstance(remedy, Retrain) and remedy.start.remedy not in self.remedies:
             raise UserError(
                 f"params.yaml: retrain.{name}.start is {remedy.start.remedy!r}, which is not "

@@ -448,6 +448,17 @@ def test_budget_table_gives_mean_steps_and_doubles_the_passes_of_sam() -> None:
     assert "| `sharp` | 400 | 200 | 25600 | 800 |" in budget  # 2 passes a SAM step
 
 
+def test_budget_table_names_the_remedies_with_their_own_budget() -> None:
+    seeds = [0, 1, 2]
+    own = {"budget": {"stopping": "budget", "max_steps": 600}}
+    params = make_params(seeds, remedies={**STUDY, "own": own})
+    runs = make_runs({**HELD, "own": HELD["oversample"]}, seeds)
+    md = compare.comparison_markdown(params, compare.statistics(params, runs), runs, {}, [])
+    budget = md.split("## Training budget")[1].split("##")[0]
+    assert "remedies with their own budget (`budget:`): `own` budget, 600 steps at most" in budget
+    assert budget.count("their own budget") == 1  # the study's remedies are not listed
+
+
 # ------------------------------------------------------------ rules and seeds needed
 
 

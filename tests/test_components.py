@@ -77,10 +77,13 @@ FACETS = frozenset(
         "averaging",
         "train_step",
         "predictions",
+        "stopping",
     }
 )
 #: Facets no component may change.
 INVARIANT = frozenset({"shapes", "final_weights"})
+#: The study's train section the ``stopping`` facet (a remedy's own budget) is measured on.
+TRAIN = params.parse(yaml.safe_load((ROOT / "params.yaml").read_text())).train
 #: Fixed (y_true, y_pred) pairs the losses are compared on.
 Y_TRUE = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
 Y_PRED = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.05, 0.95]], np.float32)
@@ -216,6 +219,7 @@ def facets(remedy: Remedy, world: World) -> dict[str, Any]:
     out["averaging"] = [type(c).__name__ for c in remedy.fit_callbacks(CHECK_EVERY)]
     out["train_step"] = type(remedy.training_model(model)).__name__
     out["predictions"] = remedy.predict_positive(build_model(SMALL, SEED), world.x, BATCH)
+    out["stopping"] = remedy.train_config(TRAIN)
     assert set(out) == FACETS
     return out
 

@@ -265,6 +265,41 @@ def test_samplers_get_the_same_checks_and_patience_in_steps(
     assert not np.array_equal(scores["undersample"], scores["oversample"])
 
 
+def test_a_remedy_budget_trains_its_own_steps_without_early_stopping(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Under the study's early stopping, a remedy with ``budget: {stopping: budget,
+    max_steps: 8}`` trains exactly 8 steps and keeps its last check, with no early-stopping
+    callback built, while a remedy without it in the same params still gets early stopping
+    (12 steps at most here)."""
+
+    def add(raw: dict[str, Any]) -> None:
+        raw["remedies"]["own_budget"] = {
+            "sampler": "oversample",
+            "budget": {"stopping": "budget", "max_steps": 8},
+        }
+
+    edit_params(project, add)
+    made: list[dict[str, Any]] = []
+
+    class Spy(keras.callbacks.EarlyStopping):
+        def __init__(self, **kwargs: Any) -> None:
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", Spy)
+    p = params.load()
+    assert p.train.stopping == "early_stopping" and p.train.max_steps == 12
+    train.run(p, "own_budget", 0)
+    assert made == []
+    with np.load(project / "predictions/seed0/own_budget.npz") as pred:
+        assert int(pred["steps_trained"]) == int(pred["best_step"]) == 8
+    tsv = project / "training/own_budget/seed0/plots/metrics/val_auc.tsv"
+    assert [int(r.split("\t")[0]) for r in tsv.read_text().splitlines()[1:]] == [4, 8]
+    train.run(p, "oversample", 0)
+    assert len(made) == 1 and made[0]["patience"] == 1  # 4 steps = 1 check
+
+
 # --------------------------------------------------------------------------- retraining
 @pytest.mark.slow  # trains a model
 def test_kfold_scores_every_training_image_out_of_fold_then_refits(

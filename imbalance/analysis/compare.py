@@ -340,6 +340,12 @@ def _budget_table(params: Params, runs: Runs) -> list[str]:
             "refit for their mean best step, and steps and images count all of them, the "
             "best step is the refit's length"
         )
+    own = {name: cfg for name in runs if (cfg := params.remedy(name).train_config(t)) != t}
+    if own:
+        stopping += "; remedies with their own budget (`budget:`): " + ", ".join(
+            f"`{name}` {cfg.stopping.replace('_', ' ')}, {cfg.max_steps} steps at most"
+            for name, cfg in own.items()
+        )
     lines = [
         "## Training budget",
         "",
@@ -410,7 +416,7 @@ def training_cost(params: Params, runs: Runs, remedy: str) -> dict[str, Any]:
     by_seed = list(runs[remedy].values())
     steps = sum(r.get("steps_trained", 0) for r in by_seed) / max(len(by_seed), 1)
     spec = params.remedy(remedy)
-    passes = steps * (2 if spec.sam.rho > 0 else 1)
+    passes = steps * (2 if _uses_sam(params, remedy) else 1)
     if isinstance(spec, Retrain) and spec.start.remedy in runs:  # its start model, too
         start = training_cost(params, runs, spec.start.remedy)
         steps, passes = steps + start["steps"], passes + start["passes"]

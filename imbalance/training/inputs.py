@@ -82,13 +82,15 @@ def load_inputs(
         )
     check_every, batch = p.train.check_every, p.train.batch_size
     switch = remedy.min_checks(train.counts, batch, check_every) * check_every
-    if remedy.trains and switch >= p.train.max_steps:
+    max_steps = remedy.train_config(p.train).max_steps  # the remedy's own budget if it has one
+    if remedy.trains and switch >= max_steps:
         raise UserError(
             f"params.yaml: remedy {name!r} re-weights from step {switch} "
             f"(weights.from_epoch {remedy.warmup_epochs} x "
             f"{remedy.sampler.steps_per_epoch(train.counts, batch)} steps per sampler epoch, "
-            f"at a multiple of train.check_every {check_every}) but train.max_steps is "
-            f"{p.train.max_steps}; raise train.max_steps or lower weights.from_epoch"
+            f"at a multiple of train.check_every {check_every}) but it trains "
+            f"{max_steps} steps at most; raise train.max_steps (or the remedy's "
+            "budget.max_steps) or lower weights.from_epoch"
         )
     remedy.check(layout, seed)
     return train, val, test

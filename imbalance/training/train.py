@@ -65,6 +65,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
     layout = layout or Layout()
     started = time.perf_counter()
     remedy = p.remedy(name)
+    cfg = remedy.train_config(p.train)  # the study's budget, or the remedy's own
     train, val, test = load_inputs(p, name, remedy, seed, layout)
 
     model_path = layout.model(name, seed, retrained=remedy.retrained)
@@ -77,7 +78,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
 
     prior = class_prior(train.y)
     model = remedy.initial_model(p.model, seed, layout, prior)
-    batch = p.train.predict_batch_size
+    batch = cfg.predict_batch_size
     with files.atomic_dir(live_path) as live_dir:
         live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         out_of_fold = None
@@ -86,7 +87,7 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
         elif p.split.validation == "kfold":
             trained, out_of_fold = cross_validate(p, remedy, model, train, seed, layout, live)
         else:
-            trained = fit(model, remedy, p.train, train, val, seed, live)
+            trained = fit(model, remedy, cfg, train, val, seed, live)
         remedy.finish(model, prior)
         record = {
             "steps_trained": trained.steps,
@@ -165,7 +166,7 @@ def cross_validate(
     """
     from sklearn.model_selection import StratifiedKFold
 
-    cfg = p.train
+    cfg = remedy.train_config(p.train)
     splitter = StratifiedKFold(p.split.folds, shuffle=True, random_state=seed)
     out_of_fold = np.zeros(len(train.y), np.float32)
     folds = []

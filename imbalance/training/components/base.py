@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from imbalance.layout import Layout
-    from imbalance.params import Model
+    from imbalance.params import Model, Train
 
 #: Clip probabilities away from 0 and 1 before a log (Keras' own epsilon).
 EPSILON = 1e-7
@@ -272,6 +272,7 @@ KINDS: dict[str, str] = {
     "sam": "sam",
     "average": "average",
     "tta": "tta",
+    "budget": "budget",
 }
 #: The keys only a retrain remedy has.
 RETRAIN_KINDS: dict[str, str] = {
@@ -371,6 +372,7 @@ class Remedy(Spec):
     sam: Any = None
     average: Any = None
     tta: Any = None
+    budget: Any = None
 
     @model_validator(mode="before")
     @classmethod
@@ -455,6 +457,11 @@ class Remedy(Spec):
 
     def keras_loss(self, prior: np.ndarray) -> Callable[[Any, Any], Any]:
         return self.loss.keras_loss(prior)
+
+    def train_config(self, cfg: Train) -> Train:
+        """The ``train`` section this remedy trains under: the study's, or its own
+        stopping rule and budget (:mod:`.budget`)."""
+        return self.budget.train_config(cfg) if self.budget is not None else cfg
 
     def optimizer_options(self) -> dict[str, Any]:
         """Keyword arguments of the Keras optimizer (weight decay, weight averaging)."""
