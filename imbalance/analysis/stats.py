@@ -3,8 +3,9 @@ the group-sequential plan of the primary questions, and comparisons with the bes
 
 Why paired: every seed fixes the imbalanced subset, the validation split, the initial
 weights and the data order, and every remedy of a seed sees the same ones. The seed-to-
-seed spread of one remedy is as large as the differences between remedies (test AUC of
-one baseline: 0.65, 0.83, 0.66), but much of it is shared by all remedies of a seed, so
+seed spread of one remedy can be as large as the differences between remedies (the
+per-seed test AUCs are in ``metrics/runs/seed<s>/<remedy>.json``, their sd in
+``metrics/statistics.json``), but much of it is shared by all remedies of a seed, so
 differences taken within a seed are far less noisy than differences of two means.
 
 **Intervals** (:func:`describe`, :func:`paired`, :func:`bound_test`): Student-t intervals
