@@ -102,6 +102,16 @@ TINY_PARAMS: dict[str, Any] = {
 }
 TINY_TRAIN, TINY_TEST = 30, 10  # images per class in the tiny_project source
 
+
+def with_catalogue(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` params with every remedy of catalogue.yaml added (the tests cover all
+    declared remedies, not only the default study's)."""
+    catalogue = yaml.safe_load((PROJECT_ROOT / "catalogue.yaml").read_text())
+    for section in ("remedies", "retrain"):
+        raw[section] = {**raw[section], **catalogue[section]}
+    return raw
+
+
 # The two-remedy, two-seed grid the parallel and multi-machine tests run: small enough to
 # train in seconds, large enough that the seeds are separate experiments / jobs.
 TWO_REMEDY_GRID: dict[str, Any] = {
@@ -782,7 +792,13 @@ def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> TinyProject:
         "data.sources.tiny": {"location": str(source), "sha256": sha256_of(source)},
         "data.source": "tiny",
     }
-    current = project.params()
+    # every declared remedy (the catalogue's too), and a remedy's own budget cut to the
+    # tiny run's
+    current = with_catalogue(project.params())
+    updates |= {"remedies": current["remedies"], "retrain": current["retrain"]}
+    for name, spec in current["remedies"].items():
+        if isinstance(spec, dict) and "max_steps" in spec.get("budget", {}):
+            updates[f"remedies.{name}.budget.max_steps"] = TINY_PARAMS["train.max_steps"]
     for key, value in TINY_PARAMS.items():
         section = key.split(".")[0]
         if "." not in key or (section in current and key.split(".", 1)[1] in current[section]):

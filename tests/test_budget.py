@@ -77,6 +77,6 @@ def test_the_frozen_remedy_trains_6000_steps_while_the_study_keeps_early_stoppin
     cfg = p.remedy("strong_ema_budget").train_config(p.train)
     assert (cfg.stopping, cfg.max_steps) == ("budget", 6000)
     assert p.train.stopping == "early_stopping"
-    assert p.remedy("strong_sam_ema_tta").train_config(p.train) is p.train
+    assert p.remedy("augment_strong").train_config(p.train) is p.train
     frozen = p.remedy("strong_ema_budget")
     assert frozen.sam is None and frozen.tta.flip and frozen.average.kind == "ema"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from conftest import with_catalogue
 from sklearn.utils.class_weight import compute_class_weight
 
 from imbalance import params
@@ -357,8 +359,9 @@ def test_params_yaml_forms_build_the_components():
 
 
 def test_shipped_remedies_keep_their_meaning():
-    """params.yaml as committed validates to the components it always meant."""
-    p = params.load(PARAMS_FILE)
+    """params.yaml and catalogue.yaml as committed validate to the components they always
+    meant."""
+    p = params.parse(with_catalogue(yaml.safe_load(PARAMS_FILE.read_text())))
     assert p.remedy("baseline") == Remedy()
     assert p.remedy("class_weight").weights == BalancedWeights()
     assert p.remedy("drw").weights.warmup_epochs == 10  # sampler epochs, as in the paper
@@ -374,3 +377,19 @@ def test_shipped_remedies_keep_their_meaning():
     assert p.remedy("posthoc_logit_adjusted").posthoc_tau.tau == 1.0
     assert not p.remedy("posthoc_logit_adjusted").trains
     assert isinstance(Remedy().loss, Loss)
+
+
+def test_every_catalogue_remedy_is_a_valid_composition_that_can_join_the_study():
+    """catalogue.yaml's entries are what a user copies into params.yaml: each one, added
+    alone to the shipped params, validates (its kinds' modules load), and none of its
+    names clashes with the default study's."""
+    shipped = yaml.safe_load(PARAMS_FILE.read_text())
+    catalogue = yaml.safe_load((PARAMS_FILE.parent / "catalogue.yaml").read_text())
+    assert catalogue["remedies"] and catalogue["retrain"]
+    for section in ("remedies", "retrain"):
+        study = set(shipped["remedies"]) | set(shipped["retrain"])
+        assert not set(catalogue[section]) & study
+        for name, spec in catalogue[section].items():
+            raw = yaml.safe_load(PARAMS_FILE.read_text())
+            raw[section][name] = spec
+            assert params.parse(raw).remedy(name) is not None, name
