@@ -68,9 +68,8 @@ def test_extend_seeds_rewrites_only_the_seed_line(tmp_path: Path) -> None:
     decide.extend_seeds(path, [0, 1, 2, 3, 4, 5, 6])
     new = path.read_text()
     assert "\nseeds: [0, 1, 2, 3, 4, 5, 6]\n" in new
-    assert new.replace("seeds: [0, 1, 2, 3, 4, 5, 6]", "") == text.replace(
-        "seeds: [0, 1, 2, 3, 4]", ""
-    )
+    shipped = next(line for line in text.splitlines() if line.startswith("seeds: ["))
+    assert new.replace("seeds: [0, 1, 2, 3, 4, 5, 6]", "") == text.replace(shipped, "")
     path.write_text("seeds:\n  - 0\n")
     with pytest.raises(UserError, match=r"one top-level line `seeds: \[\.\.\.\]`"):
         decide.extend_seeds(path, [0, 1])
