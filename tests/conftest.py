@@ -706,8 +706,12 @@ class TinyProject:
     root: Path
     source: Path
 
-    def run(self, *cmd: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run a command in the project (never raises on failure: check ``returncode``)."""
+    def run(self, *cmd: str | Path, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project (never raises on failure: check ``returncode``).
+
+        The limit is for a hung command, not a speed target: a tiny study of every declared
+        remedy (params.yaml + catalogue.yaml, ~60 stages) took over 600 s on a loaded
+        2-core machine."""
         return subprocess.run(
             [str(c) for c in cmd],
             cwd=self.root,
