@@ -51,7 +51,8 @@ from typing import Any
 from imbalance import params as params_mod
 from imbalance.cli import UserError
 from imbalance.layout import Layout
-from imbalance.params import Params, Retrain
+from imbalance.params import Params
+from imbalance.training.components import Retrain
 
 #: The params.yaml line the loop rewrites: the top-level seed list, in flow style.
 SEEDS_LINE = re.compile(r"^seeds: \[[0-9, ]*\]$", re.MULTILINE)
@@ -85,7 +86,8 @@ def mean_passes(params: Params, layout: Layout, remedy: str) -> float:
         if path.is_file():
             steps.append(json.loads(path.read_text()).get("steps_trained", 0))
     mean = sum(steps) / len(steps) if steps else params.train.max_steps
-    return mean * (2 if params.remedy(remedy).sam.rho > 0 else 1)
+    sam = params.remedy(remedy).sam
+    return mean * (2 if sam is not None and sam.rho > 0 else 1)
 
 
 def plan(
