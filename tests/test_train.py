@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from conftest import with_catalogue
 
 from imbalance import files, params
 from imbalance.cli import UserError, run
@@ -53,7 +54,7 @@ def write_split(path: Path, n_neg: int, n_pos: int, seed: int) -> None:
 
 def make_project(root: Path, **train_overrides: Any) -> params.Params:
     """params.yaml (the shipped one, shrunk) and seed-0 data files under ``root``."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = with_catalogue(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw["seeds"] = [0]
     # threads 0: these tests train in this process, whose TensorFlow thread pools can be
     # sized once only; 0 leaves them as they are (stage tests run in their own processes)
