@@ -66,7 +66,9 @@ MAY_IMPORT = {
     "imbalance.runtime": set(),
     "core": {"imbalance.runtime", "imbalance.training.components"},  # params: lazily
     "imbalance.data": {"core", "imbalance.runtime"},
-    "imbalance.training": {"core", "imbalance.runtime"},
+    # + predict.py's threshold rule (choose_threshold): a known sideways import, to be moved
+    # below both layers (closing note of 2026-12-07)
+    "imbalance.training": {"core", "imbalance.runtime", "imbalance.analysis.evaluate"},
     "imbalance.analysis": {"core", "imbalance.runtime", "imbalance.training.components"},
 }
 
