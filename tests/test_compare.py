@@ -560,6 +560,26 @@ def test_bars_axis_holds_every_interval_and_zero_bars_are_drawn(
     assert "0.000" in [t.get_text() for t in recall.texts]  # ... and its value written
 
 
+def test_bars_panel_of_a_metric_undefined_for_every_remedy_says_n_a(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a one-remedy study whose model never calls the minority: precision is undefined
+    # (None) in every cell, and the figure must still be drawn (it raised on NaN limits)
+    from imbalance.analysis import figures
+
+    captured = _Captured()
+    monkeypatch.setattr(figures, "_save", captured)
+    params = make_params([0, 1, 2])
+    st = compare.statistics(params, make_runs(HELD, [0, 1, 2]))
+    key = figures.BAR_METRICS[-1][0]
+    for cell in st["remedies"].values():
+        cell[key] = {**cell[key], "mean": None, "ci_low": None, "ci_high": None}
+    figures.bars(params, st, Path("unused.png"))
+    panel = captured.figs[0].axes[-1]
+    assert [t.get_text() for t in panel.texts] == ["n/a"] * len(params.all_remedies)
+    assert panel.get_xlim()[0] < 0 < 1 < panel.get_xlim()[1]
+
+
 def test_roc_figure_keeps_coinciding_curves_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     from imbalance.analysis import figures
 

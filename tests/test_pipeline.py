@@ -50,6 +50,8 @@ def test_repro_builds_everything_and_status_is_clean(study: TinyProject) -> None
     names = list(p["remedies"]) + list(p["retrain"])
     expected = {"fetch", "split", "evaluate@0", "compare"}
     expected |= {f"train@{n}-0" for n in p["remedies"]} | {f"retrain@{n}-0" for n in p["retrain"]}
+    expected |= {f"resolve@{n}" for n in p["remedies"]}  # each run's code, resolved
+    expected |= {f"resolve_retrain@{n}" for n in p["retrain"]}
     assert ran(study.first_run) == expected  # type: ignore[attr-defined]
 
     for name in ("train_balanced", "val_balanced", "train_imbalanced", "val_imbalanced", "test"):

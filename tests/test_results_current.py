@@ -371,10 +371,15 @@ def test_this_projects_matrix_is_reported_by_group(project_copy: Path) -> None:
     train.write_text(train.read_text() + "\n# changed\n")
     result = lockcheck.check(project_copy)
     changed = "changed imbalance/training"  # a folder dep: dvc.lock has its hash only
+    # the code is a dep of the resolve stages only; each training depends on its
+    # remedy's compositions/<remedy>.json, which a changed training loop changes
+    n_resolve = len([s for s in first.stages if s.startswith("resolve@")])
+    n_resolve_retrain = len([s for s in first.stages if s.startswith("resolve_retrain@")])
     assert result.lines() == [
-        f"train@* ({n_train} stages): {changed}",
-        f"retrain@* ({n_retrain} stages): {changed}",
+        f"resolve@* ({n_resolve} stages): {changed}",
+        f"resolve_retrain@* ({n_resolve_retrain} stages): {changed}",
         f"re-run as well (their inputs are outputs of the above): "
+        f"train@* ({n_train} stages), retrain@* ({n_retrain} stages), "
         f"evaluate@* ({n_evaluate} stages), compare",
     ]
 
@@ -390,9 +395,13 @@ def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None
     # remedy used), so they are stale in their own right, not only downstream
     evaluate = [s for s in result.stages if s.startswith("evaluate@")]
     assert [s.stage for s in result.stale] == [
+        f"resolve@{remedy}",
         *(f"train@{remedy}-{s}" for s in seeds),
         *evaluate,
         "compare",
     ]
     change = f"params remedies.{remedy}.augment.flip (absent) -> true"
-    assert result.lines()[0] == f"train@{remedy}-* ({len(seeds)} stages): {change}"
+    assert result.lines()[:2] == [
+        f"resolve@{remedy}: {change}",
+        f"train@{remedy}-* ({len(seeds)} stages): {change}",
+    ]

@@ -19,7 +19,7 @@ from conftest import with_catalogue
 
 from imbalance import files, params
 from imbalance.cli import UserError, run
-from imbalance.training.components import FlipTTA, class_prior
+from imbalance.training.components import Remedy, class_prior
 from imbalance.training.model import OUTPUT_LAYER, build_model
 from imbalance.training.outputs import save_model
 
@@ -674,7 +674,7 @@ def test_failure_mid_training_leaves_no_output(project: Path, monkeypatch: pytes
     def explode(*args: Any, **kwargs: Any) -> None:
         raise UserError("simulated failure mid-run")
 
-    monkeypatch.setattr(FlipTTA, "predict_positive", explode)
+    monkeypatch.setattr(Remedy, "predict_positive", explode)  # every remedy scores through it
     with pytest.raises(UserError):
         train.run(p, "baseline", 0)
     assert files_under(project) == before

@@ -246,9 +246,12 @@ def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
         lows = np.array([np.nan if c["ci_low"] is None else c["ci_low"] for c in cells])
         highs = np.array([np.nan if c["ci_high"] is None else c["ci_high"] for c in cells])
         base = per[ref][key]["mean"] if ref in per and per[ref][key]["mean"] is not None else None
-        origin = base if base is not None else float(np.nanmin(means))
-        lo = float(np.nanmin(np.r_[lows, means, origin]))
-        hi = float(np.nanmax(np.r_[highs, means, origin]))
+        if missing.all():  # undefined for every remedy (e.g. precision, no positive call)
+            origin, lo, hi = 0.0, 0.0, 1.0
+        else:
+            origin = base if base is not None else float(np.nanmin(means))
+            lo = float(np.nanmin(np.r_[lows, means, origin]))
+            hi = float(np.nanmax(np.r_[highs, means, origin]))
         span = (hi - lo) or 0.1
         diffs = np.nan_to_num(means - origin)
         colors = np.where(diffs >= 0, "#54a24b", "#e45756")
