@@ -52,15 +52,10 @@ def test_the_two_results_commits() -> None:
     assert _row(text, "class_weight")[3:5] == ["0.786 \u2192 0.607 \u00b10.425", "-0.179 *noise*"]
 
 
-@pytest.mark.xfail(
-    reason="the tiny history's commits hold no params.yaml, so the params section differs "
-    "from the fixture directories' (two merged branches disagree; closing note 2026-12-07)",
-    strict=True,
-)
 def test_git_revisions_of_a_tiny_history_give_the_directories_comment(tmp_path: Path) -> None:
-    """Reading a side from git (``git show <rev>:metrics/...``) in a repository this test
-    builds: the two fixture sides committed one after the other. Runs on any clone,
-    shallow or not."""
+    """Reading a side from git (``git show <rev>:metrics/...``, ``<rev>:params.yaml``) in
+    a repository this test builds: the two fixture sides committed one after the other.
+    Runs on any clone, shallow or not."""
     repo = tmp_path / "repo"
     (repo / "metrics").mkdir(parents=True)
 
@@ -73,6 +68,7 @@ def test_git_revisions_of_a_tiny_history_give_the_directories_comment(tmp_path: 
     for side in (BASE, HEAD):
         for file in (FIXTURES / side / "metrics").iterdir():
             (repo / "metrics" / file.name).write_bytes(file.read_bytes())
+        (repo / "params.yaml").write_bytes((FIXTURES / side / "params.yaml").read_bytes())
         git("add", "-A")
         git("commit", "-qm", side)
         shas.append(git("rev-parse", "--short", "HEAD").strip())

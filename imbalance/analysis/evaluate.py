@@ -39,6 +39,7 @@ from imbalance.cli import UserError
 from imbalance.files import atomic_dir, load_npz, write_json, write_text
 from imbalance.layout import Layout
 from imbalance.params import Params
+from imbalance.threshold import choose_threshold
 
 #: What the training stage records of its run (predictions file -> metrics file): optimizer
 #: steps run, the step of the kept weights, training images fed. Steps, not epochs, so that
@@ -83,44 +84,6 @@ def split_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float) -> dic
             f"{', '.join(head)} and {last} are undefined"
         )
     return out
-
-
-def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, objective: str) -> tuple[float, float]:
-    """The threshold maximising ``objective`` on the validation set; returns (t, score).
-
-    Only validation labels and scores enter, so the test set cannot leak into the choice.
-    Candidates are the distinct validation scores (the curves of scikit-learn with every
-    point kept); the returned threshold is the midpoint between the winning score and the
-    next lower one, so the decision boundary lies between validation samples instead of
-    on one of them (the same validation decisions, less sensitive to a test score that
-    lands exactly on a validation score). Ties go to the highest threshold.
-    """
-    y_val = np.asarray(y_val).astype(np.int8)
-    p_val = np.asarray(p_val, dtype=np.float64)
-    if len(np.unique(y_val)) < 2:
-        raise UserError(
-            "the validation set holds one class only, so no threshold can be chosen on it; "
-            "raise split.val_fraction or split.n_minority"
-        )
-    if objective == "balanced_accuracy":
-        fpr, tpr, thr = skm.roc_curve(y_val, p_val, drop_intermediate=False)
-        scores = (tpr + 1.0 - fpr) / 2.0
-    elif objective == "f1":
-        precision, recall, thr = skm.precision_recall_curve(y_val, p_val, drop_intermediate=False)
-        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-        denom = precision + recall
-        scores = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-        order = np.argsort(-thr, kind="stable")  # decreasing thresholds, like roc_curve
-        thr, scores = thr[order], scores[order]
-    else:
-        raise UserError(f"evaluate.threshold_objective: unknown objective {objective!r}")
-    finite = np.isfinite(thr)  # roc_curve's first threshold is +inf (nothing positive)
-    thr, scores = thr[finite], scores[finite]
-    best = int(np.argmax(scores))  # first maximum = highest threshold among ties
-    distinct = np.unique(p_val)[::-1]  # decreasing
-    below = distinct[distinct < thr[best]]
-    t = float((thr[best] + below[0]) / 2.0) if below.size else float(thr[best])
-    return t, float(scores[best])
 
 
 def _decimate(n: int, max_points: int) -> np.ndarray:

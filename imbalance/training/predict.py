@@ -8,7 +8,7 @@ remedy's own scoring (test-time flip averaging or not) gives the positive-class 
 
 The threshold is the run's tuned threshold by default: the one the evaluate stage records
 in ``metrics/runs/seed<S>/<R>.json`` (``tuned_threshold.value``), recomputed here with the
-same function (:func:`imbalance.analysis.evaluate.choose_threshold`) from the run's own
+same function (:func:`imbalance.threshold.choose_threshold`) from the run's own
 predictions file, so it always belongs to the model used even when the committed metrics
 are older than the workspace. ``--threshold 0.5`` (any number in (0, 1)) overrides it.
 
@@ -33,6 +33,7 @@ from imbalance import cli, params
 from imbalance.cli import UserError
 from imbalance.files import load_npz
 from imbalance.layout import Layout
+from imbalance.threshold import choose_threshold
 
 IMAGE_SIDE = 32  # CIFAR's images are 32×32 RGB
 
@@ -100,8 +101,6 @@ def ensure_run(
 
 def tuned_threshold(p: params.Params, layout: Layout, remedy: str, seed: int) -> float:
     """The evaluate stage's tuned threshold of this run, from its predictions file."""
-    from imbalance.analysis.evaluate import choose_threshold
-
     kind = "balanced" if p.remedy(remedy).train_set.kind == "balanced" else "imbalanced"
     y_val = load_npz(layout.data_dir(seed) / f"val_{kind}.npz", ("y",))["y"]
     p_val = load_npz(layout.predictions(remedy, seed), ("val",))["val"]
