@@ -405,3 +405,38 @@ def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None
         f"resolve@{remedy}: {change}",
         f"train@{remedy}-* ({len(seeds)} stages): {change}",
     ]
+
+
+def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
+    project_copy: Path,
+) -> None:
+    # compositions as resolve writes them (hashlib here, not the resolver): every remedy
+    # loads the loop; one of them loads the weight-averaging component's module too
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    names = [*params["remedies"], *params["retrain"]]
+    user, seeds = names[0], params["seeds"]
+    average = "imbalance/training/components/average.py"
+
+    def composition(files: list[str]) -> str:
+        code = {f: hashlib.sha256((project_copy / f).read_bytes()).hexdigest() for f in files}
+        return json.dumps({"code": code})
+
+    loop = ["imbalance/training/train.py", "imbalance/training/components/base.py"]
+    (project_copy / "compositions").mkdir()
+    for name in names:
+        files = [*loop, average] if name == user else loop
+        (project_copy / "compositions" / f"{name}.json").write_text(composition(files))
+    _record_lock(project_copy)
+    assert lockcheck.check(project_copy).ok
+
+    path = project_copy / average
+    path.write_text(path.read_text() + "\n# changed\n")
+    result = lockcheck.check(project_copy)
+    resolve = [s for s in result.stale if s.stage.startswith("resolve")]
+    assert len(resolve) == len(names)  # every resolve stage: its folder dep changed ...
+    moving = [s.stage for s in resolve if lockcheck.SAME_COMPOSITION not in s.reasons]
+    assert moving == [f"resolve@{user}"]  # ... one of them writes another composition
+    assert [s.stage for s in result.stale][-1] == "compare"  # its own code dep (ceilings)
+    trainings = [s for s in result.downstream if s.startswith("train@")]
+    assert trainings == [f"train@{user}-{s}" for s in seeds]
+    assert result.lines()[0] == f"resolve@{user}: changed imbalance/training"
