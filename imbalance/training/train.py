@@ -126,6 +126,23 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
     )
 
 
+def run_block(p: params.Params, block: str, layout: Layout | None = None) -> None:
+    """The ``train_block@<block>`` stage: every remedy x seed of a sequential-study block
+    through :func:`run`, the same loop as ``train@<remedy>-<seed>``, into the block's own
+    folders (:meth:`Layout.in_block`). Scratch remedies run before retrain ones (a retrain
+    run starts from its start remedy's model of the same seed, which params.py requires
+    to be in the block); one process, runs one after another."""
+    spec = p.block(block)
+    blocked = (layout or Layout()).in_block(block)
+    order = [name for name in p.names if name in spec.remedies]  # scratch ones first
+    for name in order:
+        for seed in spec.seeds:
+            run(p, name, seed, blocked)
+            import keras
+
+            keras.backend.clear_session()  # each run starts from Keras' fresh state
+
+
 @dataclass(frozen=True)
 class Trained:
     """What one run's training came to: optimizer steps run, the step of the kept weights,
