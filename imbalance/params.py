@@ -364,6 +364,11 @@ class Params(_Strict):
                         f"model of the same seed; add {start!r} to the block's remedies"
                     )
 
+    @property
+    def all_seeds(self) -> list[int]:
+        """``seeds``, then every block's seeds in params.yaml order (each once)."""
+        return [*self.seeds, *(s for b in self.sequential_blocks.values() for s in b.seeds)]
+
     def seeds_of(self, remedy: str) -> list[int]:
         """The seeds remedy ``remedy`` runs: ``seeds``, then those of every block naming it."""
         extra = [

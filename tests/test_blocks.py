@@ -7,6 +7,7 @@ end-to-end check through real `dvc repro` is the slow test at the end).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,110 @@ def test_a_block_layout_puts_every_per_seed_path_in_the_block_folders() -> None:
     assert b.run_plots_dir(3) == Path("/p/plots/runs/blocks/b5/seed3")
     assert b.composition("x") == base.composition("x")  # the code is the project's
     assert base.run_metrics("x", 3) == Path("/p/metrics/runs/seed3/x.json")  # unchanged
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def _write_run(path: Path, recall: float, auc: float) -> None:
+    from test_compare import run_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run_file(recall, auc)))
+
+
+def test_load_runs_reads_a_blocks_runs_for_its_remedies_only(tmp_path: Path) -> None:
+    from imbalance.analysis.runs import load_runs
+
+    p = _params(b4={"seeds": [3, 4], "remedies": ["class_weight"]})
+    layout = Layout(tmp_path)
+    for seed in (0, 1, 2):
+        for remedy in p.names:
+            _write_run(layout.run_metrics(remedy, seed), 0.5, 0.8)
+    with pytest.raises(UserError, match=r"blocks/b4/seed3/class_weight.json: missing; run "):
+        load_runs(p, layout)
+    _write_run(tmp_path / "metrics/runs/blocks/b4/seed3/class_weight.json", 0.7, 0.9)
+    _write_run(tmp_path / "metrics/runs/blocks/b4/seed4/class_weight.json", 0.9, 0.9)
+    runs = load_runs(p, layout)
+    assert list(runs["class_weight"]) == [0, 1, 2, 3, 4]
+    assert list(runs["baseline"]) == [0, 1, 2]
+    assert runs["class_weight"][4]["test"]["recall"] == 0.9
+
+
+def test_statistics_use_each_remedys_seeds_and_pair_on_the_common_ones() -> None:
+    from test_compare import make_params, run_file
+
+    from imbalance.analysis import compare
+
+    p = make_params([0, 1, 2], remedies={"baseline": {}, "oversample": {"sampler": "oversample"}})
+    raw = p.model_dump()
+    raw["sequential_blocks"] = {"b5": {"seeds": [3, 4], "remedies": ["oversample"]}}
+    raw["retrain"] = {}
+    p = parse(raw)
+    recall = {"baseline": [0.1, 0.3, 0.2], "oversample": [0.5, 0.6, 0.7, 0.8, 0.9]}
+    runs = {r: {s: run_file(v, 0.9) for s, v in enumerate(vals)} for r, vals in recall.items()}
+    st = compare.statistics(p, runs)
+    assert st["seeds"] == [0, 1, 2, 3, 4]
+    assert st["seeds_by_remedy"] == {"baseline": [0, 1, 2], "oversample": [0, 1, 2, 3, 4]}
+    over, base = (
+        st["remedies"]["oversample"]["test.recall"],
+        st["remedies"]["baseline"]["test.recall"],
+    )
+    assert (over["n"], base["n"]) == (5, 3)
+    assert over["mean"] == pytest.approx(0.7)  # (0.5 + ... + 0.9) / 5
+    diff = st["paired"]["reference"]["oversample"]["test.recall"]
+    assert diff["n"] == 3 and diff["mean_diff"] == pytest.approx(0.4)  # seeds 0-2 only
+    rows = compare.remedy_metrics(st)
+    assert rows["oversample"]["n_seeds"] == 5 and rows["baseline"]["n_seeds"] == 3
+
+
+def test_a_question_over_remedies_with_different_seed_counts_has_n_of_the_paired_seeds() -> None:
+    from test_compare import HELD, make_runs, run_file
+
+    from imbalance.analysis import claims, compare
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seeds"] = [0, 1, 2]
+    raw["sequential_blocks"] = {"b5": {"seeds": [3, 4], "remedies": ["class_weight"]}}
+    p = parse(raw)
+    runs = make_runs({r: v for r, v in HELD.items() if r in p.names}, [0, 1, 2])
+    for r in p.names:  # the study's other remedies: ran seeds 0-2
+        runs.setdefault(r, {s: run_file(0.5, 0.85) for s in (0, 1, 2)})
+    runs["class_weight"] |= {3: run_file(0.8, 0.9), 4: run_file(0.79, 0.9)}
+    out = {q["id"]: q for q in claims.check_questions(p, runs, compare.ceiling_remedies(p))}
+    assert out["b"]["n"] == 3  # class_weight (5 seeds) - oversample (3): paired on 3
+    assert out["a"]["n"] == 3  # baseline alone
+    assert all(t["n"] == 3 for t in out["c"]["tests"])  # undersample (3) vs class_weight
+
+
+def test_the_compare_stage_reports_a_blocks_remedies_with_their_own_n(tmp_path: Path) -> None:
+    from test_compare import _write_seed, make_params
+
+    from imbalance.analysis import compare
+
+    remedies = {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}}
+    p = make_params([0, 1], remedies=remedies, retrain={})
+    for seed in p.seeds:
+        _write_seed(tmp_path, p, seed)
+    raw = p.model_dump()
+    raw["sequential_blocks"] = {"b3": {"seeds": [7], "remedies": ["class_weight"]}}
+    p = parse(raw)
+    _write_run(Layout(tmp_path).in_block("b3").run_metrics("class_weight", 7), 0.6, 0.9)
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    manifest = {"source": "/x/imgs.tar.gz", "sha256": "ab" * 32, "kind": "image-folder"}
+    (tmp_path / "data" / "raw" / "manifest.json").write_text(json.dumps(manifest))
+
+    compare.run_compare(p, Layout(tmp_path))
+
+    rows = {r: json.loads((tmp_path / f"metrics/remedies/{r}.json").read_text()) for r in remedies}
+    assert rows["class_weight"]["n_seeds"] == 3 and rows["baseline"]["n_seeds"] == 2
+    md = (tmp_path / "metrics" / "comparison.md").read_text()
+    assert "**Sequential blocks** (`sequential_blocks`" in md
+    assert "`b3` seeds 7 for `class_weight`" in md
+    assert "| `class_weight` (n = 3) |" in md  # the test-metrics row, over its own seeds
+    assert "| `baseline` |" in md
+    # the paired row against the reference: the 2 seeds both ran, as many as the study's
+    assert "| `class_weight` | recall | " in md  # n = 2 = the study's: no "(n = ...)"
+    stats_file = json.loads((tmp_path / "metrics" / "statistics.json").read_text())
+    assert stats_file["paired"]["reference"]["class_weight"]["test.recall"]["n"] == 2
+    assert stats_file["seeds_by_remedy"]["class_weight"] == [0, 1, 7]
