@@ -230,3 +230,50 @@ def test_the_compare_stage_reports_a_blocks_remedies_with_their_own_n(tmp_path: 
     stats_file = json.loads((tmp_path / "metrics" / "statistics.json").read_text())
     assert stats_file["paired"]["reference"]["class_weight"]["test.recall"]["n"] == 2
     assert stats_file["seeds_by_remedy"]["class_weight"] == [0, 1, 7]
+
+
+# ----------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_project: Any) -> None:
+    """One seed for two remedies, then a block of one more seed for one of them: real
+    `dvc repro` of the tiny project (a few optimizer steps per run)."""
+    import re
+
+    from conftest import ok
+
+    project = tiny_project
+    project.set_params(
+        {
+            "seeds": [0],
+            "remedies": {"baseline": {}, "class_weight": {"weights": {"kind": "balanced"}}},
+            "retrain": {},
+            "compare.reference": "baseline",
+            "compare.also_against": [],
+            "sequential_blocks": {"b2": {"seeds": [1], "remedies": ["class_weight"]}},
+        }
+    )
+    first = ok(project.dvc("repro"))
+    ran = set(re.findall(r"Running stage '([^']+)'", first))
+    assert {"split_block@b2", "train_block@b2", "evaluate_block@b2", "compare"} <= ran
+    assert not any(s.endswith("-1") for s in ran)  # seed 1 trains in the block only
+    root = project.root
+    assert (root / "models/blocks/b2/scratch/seed1/class_weight.keras").is_file()
+    assert not (root / "models/blocks/b2/scratch/seed1/baseline.keras").exists()
+    run = json.loads((root / "metrics/runs/blocks/b2/seed1/class_weight.json").read_text())
+    assert run["steps_trained"] == 4  # the tiny project's budget, through the same loop
+
+    rows = {
+        r: json.loads((root / f"metrics/remedies/{r}.json").read_text())
+        for r in ("baseline", "class_weight")
+    }
+    assert rows["class_weight"]["n_seeds"] == 2 and rows["baseline"]["n_seeds"] == 1
+    stats = json.loads((root / "metrics/statistics.json").read_text())
+    assert stats["seeds_by_remedy"] == {"baseline": [0], "class_weight": [0, 1]}
+    assert stats["paired"]["reference"]["class_weight"]["test.recall"]["n"] == 1
+
+    assert "up to date" in ok(project.dvc("status")).lower()
+    again = ok(project.dvc("repro"))
+    assert not re.findall(r"Running stage '([^']+)'", again), again
+    assert not re.findall(r"Stage '([^']+)' is cached - skipping run", again), again
