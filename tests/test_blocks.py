@@ -277,3 +277,44 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     again = ok(project.dvc("repro"))
     assert not re.findall(r"Running stage '([^']+)'", again), again
     assert not re.findall(r"Stage '([^']+)' is cached - skipping run", again), again
+    _block_stages_load_only_their_deps(project)
+
+
+def _block_stages_load_only_their_deps(project: Any) -> None:
+    """test_pipeline's dependency check for the block stages (its study has no block):
+    every project module a block stage's command loads is one of its dvc.yaml deps, the
+    ``compositions`` folder standing for every file its compositions list."""
+    import re
+    import sys
+
+    from conftest import ok
+    from dvc.repo import Repo
+    from test_pipeline import INERT, _is_docstring_only
+
+    root = project.root
+    with Repo(str(root)) as repo:
+        stages = {s.name: s for s in repo.index.stages if s.name.endswith("_block@b2")}
+        commands = {
+            n: (s.cmd, {Path(d.def_path).as_posix() for d in s.deps}) for n, s in stages.items()
+        }
+    assert len(commands) == 3
+    missing = {}
+    for name, (cmd, deps) in commands.items():
+        if "compositions" in deps:
+            for path in (root / "compositions").glob("*.json"):
+                deps |= set(json.loads(path.read_text())["code"])
+        argv = cmd.split()
+        result = project.run(sys.executable, "-X", "importtime", *argv[1:])
+        ok(result)
+        loaded = set(
+            re.findall(r"^import time:.*\|\s*((?:imbalance|stages)[\w.]*)$", result.stderr, re.M)
+        )
+        loaded.add(argv[2])
+        for module in sorted(loaded):
+            rel = module.replace(".", "/")
+            path = f"{rel}/__init__.py" if (root / rel).is_dir() else f"{rel}.py"
+            if path in INERT or (path.endswith("__init__.py") and _is_docstring_only(root / path)):
+                continue
+            if not any(path == d or path.startswith(f"{d}/") for d in deps):
+                missing.setdefault(name, []).append(path)
+    assert not missing, f"dvc.yaml: block stages load modules they do not depend on: {missing}"
