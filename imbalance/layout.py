@@ -72,6 +72,11 @@ class Layout:
         code dependency (dvc.yaml)."""
         return self.root / "compositions" / f"{remedy}.json"
 
+    def block_composition(self, block: str) -> Path:
+        """The code and remedy params a seed block's training runs (``resolve_block@<b>``):
+        ``train_block@<b>``'s code dependency."""
+        return self.root / "compositions" / "blocks" / f"{block}.json"
+
     # ---------------------------------------------------------------- split
     @property
     def cifar2_dir(self) -> Path:

@@ -256,7 +256,8 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     )
     first = ok(project.dvc("repro"))
     ran = set(re.findall(r"Running stage '([^']+)'", first))
-    assert {"split_block@b2", "train_block@b2", "evaluate_block@b2", "compare"} <= ran
+    blocks = {"resolve_block@b2", "split_block@b2", "train_block@b2", "evaluate_block@b2"}
+    assert blocks | {"compare"} <= ran
     assert not any(s.endswith("-1") for s in ran)  # seed 1 trains in the block only
     root = project.root
     assert (root / "models/blocks/b2/scratch/seed1/class_weight.keras").is_file()
@@ -277,13 +278,21 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     again = ok(project.dvc("repro"))
     assert not re.findall(r"Running stage '([^']+)'", again), again
     assert not re.findall(r"Stage '([^']+)' is cached - skipping run", again), again
+
+    # another remedy's params change: its training re-runs, the block's does not (its
+    # resolve_block file keeps its bytes)
+    project.set_params({"remedies.baseline": {"output_bias_init": True}})
+    edited = ok(project.dvc("repro"))
+    ran = set(re.findall(r"Running stage '([^']+)'", edited))
+    assert {"train@baseline-0", "resolve_block@b2"} <= ran
+    assert "train_block@b2" not in ran and "split_block@b2" not in ran, ran
     _block_stages_load_only_their_deps(project)
 
 
 def _block_stages_load_only_their_deps(project: Any) -> None:
     """test_pipeline's dependency check for the block stages (its study has no block):
     every project module a block stage's command loads is one of its dvc.yaml deps, the
-    ``compositions`` folder standing for every file its compositions list."""
+    ``compositions/blocks/<b>.json`` file standing for every file it lists."""
     import re
     import sys
 
@@ -297,12 +306,12 @@ def _block_stages_load_only_their_deps(project: Any) -> None:
         commands = {
             n: (s.cmd, {Path(d.def_path).as_posix() for d in s.deps}) for n, s in stages.items()
         }
-    assert len(commands) == 3
+    assert len(commands) == 4
     missing = {}
     for name, (cmd, deps) in commands.items():
-        if "compositions" in deps:
-            for path in (root / "compositions").glob("*.json"):
-                deps |= set(json.loads(path.read_text())["code"])
+        for dep in list(deps):  # resolve_block@b2's file: the code train_block@b2 runs
+            if dep.startswith("compositions/"):
+                deps |= set(json.loads((root / dep).read_text())["code"])
         argv = cmd.split()
         result = project.run(sys.executable, "-X", "importtime", *argv[1:])
         ok(result)
