@@ -27,7 +27,9 @@ How the seeds grow, and why it stays valid and reproducible:
   ``tuning_seeds`` included. Then the whole study is reproduced: every run already
   finished is an unchanged stage, never retrained. The final params.yaml is committed
   with the results, so ``dvc repro`` rebuilds exactly the study that decided.
-- The shape in dvc.yaml: three ``foreach`` stages per block, ``split_block@<b>``
+- The shape in dvc.yaml: four ``foreach`` stages per block, ``resolve_block@<b>``
+  (``compositions/blocks/<b>.json``: the code and remedy params the block's training
+  runs, :func:`imbalance.training.resolve.run_block`), ``split_block@<b>``
   (``data/blocks/<b>``, :func:`imbalance.data.split.run_split_block`),
   ``train_block@<b>`` (the block's remedies x seeds through the train stage's loop,
   start remedies first; ``models|predictions|training/blocks/<b>``) and
@@ -35,15 +37,16 @@ How the seeds grow, and why it stays valid and reproducible:
   ``plots/runs/blocks/<b>``), which compare reads beside ``metrics/runs``
   (:func:`imbalance.analysis.runs.load_runs`): remedies then differ in seeds, each
   remedy's interval is over its own seeds and a paired test over the seeds both ran.
-  The graph grows by 3 stages per batch, not one per remedy and seed: the committed
-  study's 46 stages (9 remedies x 3 seeds) gain at most 3 x 7 looks = 21, 67 at the cap
+  The graph grows by 4 stages per batch, not one per remedy and seed: the committed
+  study's 46 stages (9 remedies x 3 seeds) gain at most 4 x 7 looks = 28, 74 at the cap
   of 50 seeds, where the old shape (every remedy's seeds in ``seeds``) had ~510 stages
   (~1250 with the catalogue's remedies), far past the 10 s no-op ``dvc repro`` budget.
-- What a block costs besides its trainings: ``train_block@<b>`` depends on the whole
-  ``compositions`` folder and the whole ``remedies`` / ``retrain`` sections (DVC cannot
-  list the files or keys of a list of remedies), so adding or editing any remedy, or
-  code any remedy loads, re-trains every block; commit a block's results before such a
-  change, or accept the re-run.
+- A block re-trains only when what it runs changes: its seeds and remedies
+  (``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
+  stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
+  their params); another remedy's edit re-runs ``resolve_block@<b>``, which writes the
+  same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
+  as ``evaluate@<seed>`` does.
 """
 
 from __future__ import annotations
