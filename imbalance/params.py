@@ -245,6 +245,8 @@ class Runtime(_Strict):
 
     warm_idle_s: int = Field(default=60, ge=0)
     seconds_per_pass: float = Field(default=0.0089, gt=0.0)
+    #: Runs a ``train_block@<b>`` stage trains side by side (each in its own process).
+    block_workers: int = Field(default=1, ge=1)
 
 
 class Predict(_Strict):

@@ -251,14 +251,14 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
             "retrain": {},
             "compare.reference": "baseline",
             "compare.also_against": [],
-            "sequential_blocks": {"b2": {"seeds": [1], "remedies": ["class_weight"]}},
+            "sequential_blocks": {"b2": {"seeds": [1, 2], "remedies": ["class_weight"]}},
         }
     )
     first = ok(project.dvc("repro"))
     ran = set(re.findall(r"Running stage '([^']+)'", first))
     blocks = {"resolve_block@b2", "split_block@b2", "train_block@b2", "evaluate_block@b2"}
     assert blocks | {"compare"} <= ran
-    assert not any(s.endswith("-1") for s in ran)  # seed 1 trains in the block only
+    assert not any(s.endswith(("-1", "-2")) for s in ran)  # seeds 1, 2: in the block only
     root = project.root
     assert (root / "models/blocks/b2/scratch/seed1/class_weight.keras").is_file()
     assert not (root / "models/blocks/b2/scratch/seed1/baseline.keras").exists()
@@ -269,15 +269,23 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
         r: json.loads((root / f"metrics/remedies/{r}.json").read_text())
         for r in ("baseline", "class_weight")
     }
-    assert rows["class_weight"]["n_seeds"] == 2 and rows["baseline"]["n_seeds"] == 1
+    assert rows["class_weight"]["n_seeds"] == 3 and rows["baseline"]["n_seeds"] == 1
     stats = json.loads((root / "metrics/statistics.json").read_text())
-    assert stats["seeds_by_remedy"] == {"baseline": [0], "class_weight": [0, 1]}
+    assert stats["seeds_by_remedy"] == {"baseline": [0], "class_weight": [0, 1, 2]}
     assert stats["paired"]["reference"]["class_weight"]["test.recall"]["n"] == 1
 
     assert "up to date" in ok(project.dvc("status")).lower()
     again = ok(project.dvc("repro"))
     assert not re.findall(r"Running stage '([^']+)'", again), again
     assert not re.findall(r"Stage '([^']+)' is cached - skipping run", again), again
+
+    # two runs side by side, each in its own process: the same bytes as one at a time
+    outputs = sorted((root / "predictions/blocks/b2").rglob("*.npz"))
+    before = {p: p.read_bytes() for p in [*outputs, *(root / "models/blocks/b2").rglob("*.keras")]}
+    assert len(outputs) == 2
+    project.set_params({"runtime.block_workers": 2})
+    ok(project.dvc("repro", "--force", "--single-item", "train_block@b2"))
+    assert {p: p.read_bytes() for p in before} == before
 
     # another remedy's params change: its training re-runs, the block's does not (its
     # resolve_block file keeps its bytes)

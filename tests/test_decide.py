@@ -57,11 +57,16 @@ def test_plan_is_a_block_to_the_next_look_priced_for_its_remedies_only(tmp_path:
     assert batch["look"] == 10 and batch["add"] == [5, 6, 7, 8, 9] and batch["block"] == "b10"
     assert batch["remedies"] == ["class_weight", "undersample"]  # declaration order
     assert batch["trainings"] == 10  # 5 seeds x the 2 remedies, not every remedy
-    # by hand: 5 seeds x 2 remedies x 1000 passes x 0.0089 s, one process (not / jobs)
+    # by hand: 5 seeds x 2 remedies x 1000 passes x 0.0089 s, runtime.block_workers 1
+    # (not / jobs)
     assert batch["seconds"] == pytest.approx(5 * 2 * 1000 * 0.0089)
     text = decide.report(qs, batch)
     assert "next batch: block b10, seeds 5..9 (look 10) for 2 remedies " in text
-    assert "(class_weight, undersample): 10 trainings, ~1 min (one process)" in text
+    assert "(class_weight, undersample): 10 trainings, ~1 min (runtime.block_workers" in text
+    two = parse({**p.model_dump(), "runtime": {"block_workers": 2}})
+    assert decide.plan(two, layout, qs, 1, 50)["seconds"] == pytest.approx(
+        5 * 2 * 1000 * 0.0089 / 2
+    )
     stop = decide.plan(p, layout, qs, jobs=2, max_seeds=8)
     assert stop["stop"] and "past --max-seeds 8" in stop["stop"]
     done = decide.plan(p, layout, [_q("a", "held", 5, [])], jobs=1, max_seeds=50)

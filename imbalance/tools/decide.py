@@ -7,10 +7,10 @@ until every primary question is decided or the plan's cap is reached.
 After each batch it prints which questions are decided (verdict, seeds) and what the next
 batch costs: its trainings (the block's remedies x seeds), and time estimated from
 ``runtime.seconds_per_pass`` (measured: the default study's 3286 s on 1 worker over its
-367,800 forward-backward passes) times the mean passes each remedy's runs recorded. A
-block trains in one process (``train_block@<b>``), so its time is not divided by
-``--jobs``, which spreads only the ``seeds`` grid over workers
-(:mod:`imbalance.tools.parallel`).
+367,800 forward-backward passes) times the mean passes each remedy's runs recorded,
+divided by ``runtime.block_workers``: a block is one stage (``train_block@<b>``) that
+trains that many runs side by side, each in its own process; ``--jobs`` spreads only the
+``seeds`` grid over DVC queue workers (:mod:`imbalance.tools.parallel`).
 
 How the seeds grow, and why it stays valid and reproducible:
 
@@ -133,10 +133,10 @@ def plan(
 
     The block takes the needed remedies from the fewest seeds any of them has (``n``)
     to the next look, with the same new seeds for all of them, so that their paired
-    comparisons gain every seed. ``jobs`` does not divide the block's time: it trains
-    in one process.
+    comparisons gain every seed. ``jobs`` does not divide the block's time: its stage
+    trains ``runtime.block_workers`` runs at a time.
     """
-    del jobs  # the block's stage trains its runs one after another
+    del jobs  # the block's stage runs runtime.block_workers runs side by side
     remedies = needs(params, questions)
     out: dict[str, Any] = {"remedies": remedies, "look": None, "add": [], "stop": None}
     if not remedies:
@@ -152,7 +152,8 @@ def plan(
     out["block"] = block_name(params, look)
     per_seed = sum(mean_passes(params, layout, r) for r in remedies)
     out["trainings"] = len(out["add"]) * len(remedies)
-    out["seconds"] = len(out["add"]) * per_seed * params.runtime.seconds_per_pass
+    workers = min(params.runtime.block_workers, out["trainings"])
+    out["seconds"] = len(out["add"]) * per_seed * params.runtime.seconds_per_pass / workers
     return out
 
 
@@ -169,7 +170,7 @@ def report(questions: list[dict[str, Any]], batch: dict[str, Any]) -> str:
             f"next batch: block {batch['block']}, seeds {batch['add'][0]}..{batch['add'][-1]} "
             f"(look {batch['look']}) for {len(batch['remedies'])} remedies "
             f"({', '.join(batch['remedies'])}): {batch['trainings']} trainings, "
-            f"~{batch['seconds'] / 60:.0f} min (one process)"
+            f"~{batch['seconds'] / 60:.0f} min (runtime.block_workers at a time)"
         )
     return "\n".join(lines)
 
