@@ -311,7 +311,7 @@ def _paired_table(
 ) -> list[str]:
     """The paired rows against ``other``; with ``runs`` of remedies that differ in seeds
     (sequential blocks), each row's seeds are those both remedies ran, and the remedy
-    cell says n when that is more than ``n_seeds``."""
+    cell says n when that differs from ``n_seeds``."""
     adj = method != "none"
     name = ADJUST_NAMES[method]
     head = (

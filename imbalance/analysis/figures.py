@@ -368,7 +368,13 @@ def forest(
         else (f"{params.compare.confidence:.0%} paired t-interval")
     )
     fig.suptitle(
-        f"Paired difference to {ref} in {label}, {_over_stats(params, stats)}: mean and "
+        f"Paired difference to {ref} in {label}, "
+        + (
+            f"over the seeds each remedy shares with {ref} (sequential blocks)"
+            if "seeds_by_remedy" in stats
+            else _over(params.seeds)
+        )
+        + ": mean and "
         f"{interval}\n◆ = could be the best (statistics.json could_be_best); grey: "
         "the ceiling, trained on the balanced set",
         fontsize=10,
