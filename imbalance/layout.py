@@ -8,7 +8,7 @@ reference reads the project's data (``data_root``) but writes elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 #: File names inside ``raw_dir`` (fetch writes them into a temporary directory first).
@@ -26,27 +26,6 @@ class Layout:
     root: Path = Path(".")
     #: Where the CIFAR-2 split lives; default ``<root>/data/cifar2``.
     data_root: Path | None = None
-    #: A block of the sequential study (``sequential_blocks.<b>``): every per-seed path
-    #: then lies in the block's own folders (``<kind>/blocks/<b>/...``), so the block's
-    #: stages have their own outputs; see :meth:`in_block`.
-    block: str | None = None
-
-    def in_block(self, block: str) -> Layout:
-        """The same project's map for block ``block``: its data, models, predictions,
-        curves and run metrics, each under ``<kind>/blocks/<block>``. The training loop,
-        split and evaluate take it as they take the project's own."""
-        return replace(self, block=block)
-
-    def _blocked(self, path: Path) -> Path:
-        return path if self.block is None else path / "blocks" / self.block
-
-    def block_dir(self, kind: str, block: str) -> Path:
-        """``<root>/<kind>/blocks/<block>``: the folder a block stage writes (dvc.yaml
-        ``outs``) for ``kind`` in data, models, predictions, training, metrics/runs,
-        plots/runs. The run metrics sit inside ``metrics/runs`` (not ``metrics/blocks``)
-        so that compare's dependency ``metrics/runs`` covers them and exists in a study
-        without blocks (DVC refuses to run a stage whose dependency is missing)."""
-        return self.root / kind / "blocks" / block
 
     # ---------------------------------------------------------------- inputs
     @property
@@ -72,16 +51,9 @@ class Layout:
         code dependency (dvc.yaml)."""
         return self.root / "compositions" / f"{remedy}.json"
 
-    def block_composition(self, block: str) -> Path:
-        """The code and remedy params a seed block's training runs (``resolve_block@<b>``):
-        ``train_block@<b>``'s code dependency."""
-        return self.root / "compositions" / "blocks" / f"{block}.json"
-
     # ---------------------------------------------------------------- split
     @property
     def cifar2_dir(self) -> Path:
-        if self.block is not None:
-            return self.block_dir("data", self.block)
         return self.data_root if self.data_root is not None else self.root / "data" / "cifar2"
 
     def data_dir(self, seed: int) -> Path:
@@ -102,34 +74,30 @@ class Layout:
     # ---------------------------------------------------------------- train / retrain
     @property
     def models_dir(self) -> Path:
-        return self._blocked(self.root / "models")
+        return self.root / "models"
 
     def model(self, name: str, seed: int, *, retrained: bool = False) -> Path:
         group = "retrained" if retrained else "scratch"
         return self.models_dir / group / seed_dir(seed) / f"{name}.keras"
 
     def predictions_dir(self, seed: int) -> Path:
-        return self._blocked(self.root / "predictions") / seed_dir(seed)
+        return self.root / "predictions" / seed_dir(seed)
 
     def predictions(self, name: str, seed: int) -> Path:
         return self.predictions_dir(seed) / f"{name}.npz"
 
     def training_dir(self, name: str, seed: int) -> Path:
         """The run's dvclive directory (curves per validation check)."""
-        return self._blocked(self.root / "training") / name / seed_dir(seed)
+        return self.root / "training" / name / seed_dir(seed)
 
     # ---------------------------------------------------------------- evaluate
     def run_metrics_dir(self, seed: int) -> Path:
-        if self.block is not None:
-            return self.block_dir("metrics/runs", self.block) / seed_dir(seed)
         return self.root / "metrics" / "runs" / seed_dir(seed)
 
     def run_metrics(self, name: str, seed: int) -> Path:
         return self.run_metrics_dir(seed) / f"{name}.json"
 
     def run_plots_dir(self, seed: int) -> Path:
-        if self.block is not None:
-            return self.block_dir("plots/runs", self.block) / seed_dir(seed)
         return self.root / "plots" / "runs" / seed_dir(seed)
 
     # ---------------------------------------------------------------- compare

@@ -19,7 +19,6 @@ them depends on the modules of components it does not use (dvc.yaml).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -245,8 +244,6 @@ class Runtime(_Strict):
 
     warm_idle_s: int = Field(default=60, ge=0)
     seconds_per_pass: float = Field(default=0.0089, gt=0.0)
-    #: Runs a ``train_block@<b>`` stage trains side by side (each in its own process).
-    block_workers: int = Field(default=1, ge=1)
 
 
 class Predict(_Strict):
@@ -256,30 +253,6 @@ class Predict(_Strict):
 
     remedy: str = Field(default="oversample_augment", min_length=1)
     seed: int = Field(default=0, ge=0)
-
-
-class Block(_Strict):
-    """One batch of the sequential study (``sequential_blocks.<name>``): seeds run for
-    some remedies only. Written once by ``./dev.sh decide`` and never edited (append-only:
-    a run block is never retrained); cross-checks against the rest of params live in
-    :class:`Params`."""
-
-    seeds: list[int] = Field(min_length=1)
-    remedies: list[str] = Field(min_length=1)
-
-
-#: A block's name is part of stage names and paths (``train_block@<b>``,
-#: ``models/blocks/<b>``): letters, digits and underscores, not ``seed<n>``.
-BLOCK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def _start_of(spec: dict[str, Any]) -> str | None:
-    """The start remedy a retrain entry names, read from the raw params (``start:
-    <name>`` or ``start: {remedy: <name>}``) without importing any component."""
-    start = spec.get("start")
-    if isinstance(start, dict):
-        start = start.get("remedy")
-    return start if isinstance(start, str) else None
 
 
 class Params(_Strict):
@@ -299,8 +272,6 @@ class Params(_Strict):
     retrain: dict[str, dict[str, Any]] = {}
     runtime: Runtime = Runtime()
     predict: Predict = Predict()
-    #: The sequential study's blocks: more seeds for some remedies (append-only).
-    sequential_blocks: dict[str, Block] = {}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -327,65 +298,7 @@ class Params(_Strict):
                     f"{key} names {name!r}, which is not a declared remedy; choose one of "
                     f"{sorted(self.names)}"
                 )
-        self._check_blocks()
         return self
-
-    def _check_blocks(self) -> None:
-        """Block seeds are new seeds (disjoint from ``seeds``, ``tuning_seeds`` and every
-        other block's), block remedies are declared, and a retrain remedy's start remedy
-        trains in the same block (its model of the same seed is the starting point)."""
-        taken = {s: "seeds" for s in self.seeds} | {s: "tuning_seeds" for s in self.tuning_seeds}
-        for name, block in self.sequential_blocks.items():
-            key = f"sequential_blocks.{name}"
-            if not BLOCK_NAME.match(name) or re.fullmatch(r"seed[0-9]+", name):
-                raise ValueError(
-                    f"{key}: a block name is part of stage names and paths; use letters, "
-                    "digits and underscores, starting with a letter, not seed<n> (e.g. b10)"
-                )
-            if len(set(block.seeds)) != len(block.seeds) or min(block.seeds) < 0:
-                raise ValueError(f"{key}.seeds must be distinct non-negative integers")
-            for seed in block.seeds:
-                if seed in taken:
-                    raise ValueError(
-                        f"{key}.seeds: seed {seed} is already in {taken[seed]}; a block "
-                        "adds new seeds only, pick seeds no other list holds"
-                    )
-                taken[seed] = key
-            if len(set(block.remedies)) != len(block.remedies):
-                raise ValueError(f"{key}.remedies names a remedy twice; list each once")
-            for remedy in block.remedies:
-                if remedy not in self.names:
-                    raise ValueError(
-                        f"{key}.remedies: {remedy!r} is not a declared remedy; declare it "
-                        f"under `remedies` or `retrain`, or choose one of {sorted(self.names)}"
-                    )
-                start = _start_of(self.retrain[remedy]) if remedy in self.retrain else None
-                if start is not None and start not in block.remedies:
-                    raise ValueError(
-                        f"{key}.remedies: retrain remedy {remedy!r} starts from {start!r}'s "
-                        f"model of the same seed; add {start!r} to the block's remedies"
-                    )
-
-    @property
-    def all_seeds(self) -> list[int]:
-        """``seeds``, then every block's seeds in params.yaml order (each once)."""
-        return [*self.seeds, *(s for b in self.sequential_blocks.values() for s in b.seeds)]
-
-    def seeds_of(self, remedy: str) -> list[int]:
-        """The seeds remedy ``remedy`` runs: ``seeds``, then those of every block naming it."""
-        extra = [
-            s for b in self.sequential_blocks.values() if remedy in b.remedies for s in b.seeds
-        ]
-        return [*self.seeds, *extra]
-
-    def block(self, name: str) -> Block:
-        """Block ``name`` of ``sequential_blocks``; an unknown name is a clear error."""
-        if name not in self.sequential_blocks:
-            raise UserError(
-                f"unknown block {name!r}: params.yaml `sequential_blocks` holds "
-                f"{sorted(self.sequential_blocks) or 'none'}"
-            )
-        return self.sequential_blocks[name]
 
     @property
     def names(self) -> list[str]:

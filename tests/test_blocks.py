@@ -1,5 +1,6 @@
-"""The sequential study's seed blocks (params.yaml ``sequential_blocks``): their
-validation, their paths, compare reading them, and the questions pairing by common seeds.
+"""The sequential study's seed blocks (blocks.yaml ``sequential_blocks``,
+:mod:`imbalance.blocks`): their validation, their paths, compare reading them, and the
+questions pairing by common seeds; and that they change nothing a normal training loads.
 
 No DVC, no training: hand-made params and run files in a temporary project (the
 end-to-end check through real `dvc repro` is the slow test at the end).
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from imbalance import blocks as blocks_mod
+from imbalance.blocks import BlockLayout, Blocks, all_seeds, in_block, seeds_of
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params, parse
@@ -21,38 +24,50 @@ from imbalance.params import Params, parse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _raw(**blocks: Any) -> dict[str, Any]:
+def _study() -> Params:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["seeds"] = [0, 1, 2]
     raw["tuning_seeds"] = [100, 101]
-    raw["sequential_blocks"] = blocks
-    return raw
+    return parse(raw)
 
 
-def _params(**blocks: Any) -> Params:
-    return parse(_raw(**blocks))
+def _blocks(p: Params | None = None, **blocks: Any) -> Blocks:
+    return blocks_mod.parse({"sequential_blocks": blocks}, p or _study())
 
 
 # ----------------------------------------------------------------------------- params
 
 
-def test_the_committed_params_have_no_block() -> None:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert raw["sequential_blocks"] == {}
+def test_the_committed_study_has_no_block_and_params_yaml_knows_none() -> None:
+    raw = yaml.safe_load((ROOT / "blocks.yaml").read_text())
+    assert raw == {"block_workers": 1, "sequential_blocks": {}}
     assert list(raw)[-1] == "sequential_blocks"  # decide appends to the end of the file
+    b = blocks_mod.load(
+        parse(yaml.safe_load((ROOT / "params.yaml").read_text())), ROOT / "blocks.yaml"
+    )
+    assert b == Blocks()
+    assert "sequential_blocks" not in yaml.safe_load((ROOT / "params.yaml").read_text())
+    # params.py is strict and unchanged: the blocks cannot be a params.yaml key
+    raw_params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with pytest.raises(UserError, match=r"sequential_blocks: unknown key"):
+        parse({**raw_params, "sequential_blocks": {}})
 
 
 def test_a_valid_block_and_the_seeds_of_each_remedy() -> None:
-    p = _params(
+    p = _study()
+    b = _blocks(
+        p,
         b5={"seeds": [3, 4], "remedies": ["undersample", "two_phase_undersample"]},
         b10={"seeds": [5, 6, 7], "remedies": ["undersample"]},
     )
-    assert p.seeds_of("undersample") == [0, 1, 2, 3, 4, 5, 6, 7]
-    assert p.seeds_of("two_phase_undersample") == [0, 1, 2, 3, 4]
-    assert p.seeds_of("baseline") == [0, 1, 2]
-    assert p.block("b10").seeds == [5, 6, 7]
+    assert seeds_of(p, b, "undersample") == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert seeds_of(p, b, "two_phase_undersample") == [0, 1, 2, 3, 4]
+    assert seeds_of(p, b, "baseline") == [0, 1, 2]
+    assert all_seeds(p, b) == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert blocks_mod.block(b, "b10").seeds == [5, 6, 7]
     with pytest.raises(UserError, match=r"unknown block 'b7': .* \['b10', 'b5'\]"):
-        p.block("b7")
+        blocks_mod.block(b, "b7")
+    assert blocks_mod.load(p, Path("/nonexistent/blocks.yaml")) == Blocks()  # no file: none
 
 
 @pytest.mark.parametrize(
@@ -60,12 +75,12 @@ def test_a_valid_block_and_the_seeds_of_each_remedy() -> None:
     [
         (
             {"b5": {"seeds": [2, 3], "remedies": ["baseline"]}},
-            r"^params.yaml: sequential_blocks.b5.seeds: seed 2 is already in seeds; a block "
-            r"adds new seeds only",
+            r"^blocks.yaml: sequential_blocks.b5.seeds: seed 2 is already in params.yaml "
+            r"seeds; a block adds new seeds only",
         ),
         (
             {"b5": {"seeds": [3, 100], "remedies": ["baseline"]}},
-            r"sequential_blocks.b5.seeds: seed 100 is already in tuning_seeds",
+            r"sequential_blocks.b5.seeds: seed 100 is already in params.yaml tuning_seeds",
         ),
         (
             {
@@ -81,7 +96,7 @@ def test_a_valid_block_and_the_seeds_of_each_remedy() -> None:
         (
             {"b5": {"seeds": [3], "remedies": ["focal"]}},
             r"sequential_blocks.b5.remedies: 'focal' is not a declared remedy; declare it "
-            r"under `remedies` or `retrain`",
+            r"in params.yaml under `remedies` or `retrain`",
         ),
         (
             {"b5": {"seeds": [3], "remedies": ["two_phase_oversample"]}},
@@ -94,18 +109,37 @@ def test_a_valid_block_and_the_seeds_of_each_remedy() -> None:
         ),
         (
             {"b5": {"seeds": [], "remedies": ["baseline"]}},
-            r"^params.yaml: sequential_blocks.b5.seeds: List should have at least 1 item",
+            r"^blocks.yaml: sequential_blocks.b5.seeds: List should have at least 1 item",
         ),
         (
             {"b5": {"seeds": [3], "remedies": ["baseline"], "look": 5}},
-            r"^params.yaml: sequential_blocks.b5.look: unknown key",
+            r"^blocks.yaml: sequential_blocks.b5.look: unknown key",
+        ),
+        (
+            {"b5": {"seeds": [3], "remedies": "baseline"}},
+            r"^blocks.yaml: sequential_blocks.b5.remedies: Input should be a valid list",
         ),
     ],
 )
 def test_block_errors_name_the_key_and_the_fix(blocks: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message) as err:
-        parse(_raw(**blocks))
+        _blocks(**blocks)
     assert "\n" not in str(err.value)
+
+
+def test_a_bad_blocks_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.yaml"
+    for text, message in [
+        ("sequential_blocks: [b5]\n", r"blocks.yaml: sequential_blocks: Input should be a "),
+        ("- 1\n", r"blocks.yaml: expected a mapping"),
+        ("a: [\n", r"blocks.yaml: not valid YAML"),
+        ("block_workers: 0\nsequential_blocks: {}\n", r"blocks.yaml: block_workers: Input "),
+        ("extra: 1\n", r"blocks.yaml: extra: unknown key"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(UserError, match=message) as err:
+            blocks_mod.load(_study(), path)
+        assert "\n" not in str(err.value)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -113,7 +147,8 @@ def test_block_errors_name_the_key_and_the_fix(blocks: dict[str, Any], message: 
 
 def test_a_block_layout_puts_every_per_seed_path_in_the_block_folders() -> None:
     base = Layout(Path("/p"))
-    b = base.in_block("b5")
+    b = in_block(base, "b5")
+    assert isinstance(b, BlockLayout) and isinstance(b, Layout) and b.block == "b5"
     assert b.data_dir(3) == Path("/p/data/blocks/b5/seed3")
     assert b.model("oversample", 3) == Path("/p/models/blocks/b5/scratch/seed3/oversample.keras")
     assert b.model("x", 3, retrained=True) == Path("/p/models/blocks/b5/retrained/seed3/x.keras")
@@ -122,6 +157,8 @@ def test_a_block_layout_puts_every_per_seed_path_in_the_block_folders() -> None:
     assert b.run_metrics("x", 3) == Path("/p/metrics/runs/blocks/b5/seed3/x.json")
     assert b.run_plots_dir(3) == Path("/p/plots/runs/blocks/b5/seed3")
     assert b.composition("x") == base.composition("x")  # the code is the project's
+    assert b.params == base.params and b.statistics == base.statistics
+    assert blocks_mod.block_composition(base, "b5") == Path("/p/compositions/blocks/b5.json")
     assert base.run_metrics("x", 3) == Path("/p/metrics/runs/seed3/x.json")  # unchanged
 
 
@@ -138,16 +175,18 @@ def _write_run(path: Path, recall: float, auc: float) -> None:
 def test_load_runs_reads_a_blocks_runs_for_its_remedies_only(tmp_path: Path) -> None:
     from imbalance.analysis.runs import load_runs
 
-    p = _params(b4={"seeds": [3, 4], "remedies": ["class_weight"]})
+    p = _study()
+    b = _blocks(p, b4={"seeds": [3, 4], "remedies": ["class_weight"]})
     layout = Layout(tmp_path)
     for seed in (0, 1, 2):
         for remedy in p.names:
             _write_run(layout.run_metrics(remedy, seed), 0.5, 0.8)
     with pytest.raises(UserError, match=r"blocks/b4/seed3/class_weight.json: missing; run "):
-        load_runs(p, layout)
+        load_runs(p, layout, b)
     _write_run(tmp_path / "metrics/runs/blocks/b4/seed3/class_weight.json", 0.7, 0.9)
     _write_run(tmp_path / "metrics/runs/blocks/b4/seed4/class_weight.json", 0.9, 0.9)
-    runs = load_runs(p, layout)
+    assert list(load_runs(p, layout)["class_weight"]) == [0, 1, 2]  # no blocks: seeds only
+    runs = load_runs(p, layout, b)
     assert list(runs["class_weight"]) == [0, 1, 2, 3, 4]
     assert list(runs["baseline"]) == [0, 1, 2]
     assert runs["class_weight"][4]["test"]["recall"] == 0.9
@@ -160,12 +199,12 @@ def test_statistics_use_each_remedys_seeds_and_pair_on_the_common_ones() -> None
 
     p = make_params([0, 1, 2], remedies={"baseline": {}, "oversample": {"sampler": "oversample"}})
     raw = p.model_dump()
-    raw["sequential_blocks"] = {"b5": {"seeds": [3, 4], "remedies": ["oversample"]}}
     raw["retrain"] = {}
     p = parse(raw)
+    b = _blocks(p, b5={"seeds": [3, 4], "remedies": ["oversample"]})
     recall = {"baseline": [0.1, 0.3, 0.2], "oversample": [0.5, 0.6, 0.7, 0.8, 0.9]}
     runs = {r: {s: run_file(v, 0.9) for s, v in enumerate(vals)} for r, vals in recall.items()}
-    st = compare.statistics(p, runs)
+    st = compare.statistics(p, runs, b)
     assert st["seeds"] == [0, 1, 2, 3, 4]
     assert st["seeds_by_remedy"] == {"baseline": [0, 1, 2], "oversample": [0, 1, 2, 3, 4]}
     over, base = (
@@ -187,7 +226,6 @@ def test_a_question_over_remedies_with_different_seed_counts_has_n_of_the_paired
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["seeds"] = [0, 1, 2]
-    raw["sequential_blocks"] = {"b5": {"seeds": [3, 4], "remedies": ["class_weight"]}}
     p = parse(raw)
     runs = make_runs({r: v for r, v in HELD.items() if r in p.names}, [0, 1, 2])
     for r in p.names:  # the study's other remedies: ran seeds 0-2
@@ -208,10 +246,10 @@ def test_the_compare_stage_reports_a_blocks_remedies_with_their_own_n(tmp_path: 
     p = make_params([0, 1], remedies=remedies, retrain={})
     for seed in p.seeds:
         _write_seed(tmp_path, p, seed)
-    raw = p.model_dump()
-    raw["sequential_blocks"] = {"b3": {"seeds": [7], "remedies": ["class_weight"]}}
-    p = parse(raw)
-    _write_run(Layout(tmp_path).in_block("b3").run_metrics("class_weight", 7), 0.6, 0.9)
+    (tmp_path / "blocks.yaml").write_text(
+        "sequential_blocks:\n  b3: {seeds: [7], remedies: [class_weight]}\n"
+    )
+    _write_run(in_block(Layout(tmp_path), "b3").run_metrics("class_weight", 7), 0.6, 0.9)
     (tmp_path / "data" / "raw").mkdir(parents=True)
     manifest = {"source": "/x/imgs.tar.gz", "sha256": "ab" * 32, "kind": "image-folder"}
     (tmp_path / "data" / "raw" / "manifest.json").write_text(json.dumps(manifest))
@@ -221,7 +259,7 @@ def test_the_compare_stage_reports_a_blocks_remedies_with_their_own_n(tmp_path: 
     rows = {r: json.loads((tmp_path / f"metrics/remedies/{r}.json").read_text()) for r in remedies}
     assert rows["class_weight"]["n_seeds"] == 3 and rows["baseline"]["n_seeds"] == 2
     md = (tmp_path / "metrics" / "comparison.md").read_text()
-    assert "**Sequential blocks** (`sequential_blocks`" in md
+    assert "**Sequential blocks** (blocks.yaml `sequential_blocks`" in md
     assert "`b3` seeds 7 for `class_weight`" in md
     assert "| `class_weight` (n = 3) |" in md  # the test-metrics row, over its own seeds
     assert "| `baseline` |" in md
@@ -251,8 +289,14 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
             "retrain": {},
             "compare.reference": "baseline",
             "compare.also_against": [],
-            "sequential_blocks": {"b2": {"seeds": [1, 2], "remedies": ["class_weight"]}},
         }
+    )
+    blocks_file = project.root / "blocks.yaml"
+    blocks_file.write_text(
+        blocks_file.read_text().replace(
+            "sequential_blocks: {}",
+            "sequential_blocks:\n  b2: {seeds: [1, 2], remedies: [class_weight]}",
+        )
     )
     first = ok(project.dvc("repro"))
     ran = set(re.findall(r"Running stage '([^']+)'", first))
@@ -283,7 +327,8 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     outputs = sorted((root / "predictions/blocks/b2").rglob("*.npz"))
     before = {p: p.read_bytes() for p in [*outputs, *(root / "models/blocks/b2").rglob("*.keras")]}
     assert len(outputs) == 2
-    project.set_params({"runtime.block_workers": 2})
+    blocks_file.write_text(blocks_file.read_text().replace("block_workers: 1", "block_workers: 2"))
+    assert "up to date" in ok(project.dvc("status")).lower()  # how it runs: declared by none
     ok(project.dvc("repro", "--force", "--single-item", "train_block@b2"))
     assert {p: p.read_bytes() for p in before} == before
 
@@ -335,3 +380,31 @@ def _block_stages_load_only_their_deps(project: Any) -> None:
             if not any(path == d or path.startswith(f"{d}/") for d in deps):
                 missing.setdefault(name, []).append(path)
     assert not missing, f"dvc.yaml: block stages load modules they do not depend on: {missing}"
+
+
+# ------------------------------------------------------------ nothing else changes
+
+
+def test_no_module_a_normal_stage_loads_imports_the_block_code() -> None:
+    """The block code (imbalance/blocks.py, stages/*_block.py) is imported by the block
+    stages and the analysis only: no module a composition lists (the code of every
+    ``train@<remedy>-<seed>``), nor any module of imbalance/training or imbalance/data,
+    imports it, so the compositions and the existing stages' code deps are the same
+    with or without blocks."""
+    from test_inert import imports
+
+    listed = {
+        f for c in (ROOT / "compositions").glob("*.json") for f in json.loads(c.read_text())["code"]
+    }
+    assert "imbalance/training/train.py" in listed
+    assert not any("block" in f for f in listed), listed
+    code = {ROOT / f for f in listed}
+    code |= {*(ROOT / "imbalance/training").rglob("*.py"), *(ROOT / "imbalance/data").rglob("*.py")}
+    code |= {ROOT / "stages/train.py", ROOT / "stages/resolve.py", ROOT / "imbalance/params.py"}
+    wrong = {
+        p.relative_to(ROOT).as_posix()
+        for p in code
+        if any(m == "imbalance.blocks" or m.startswith("imbalance.blocks.") for m in imports(p))
+    }
+    assert not wrong, wrong
+    assert not any("block" in p.name for p in (ROOT / "imbalance/training").rglob("*.py"))

@@ -31,6 +31,7 @@ import json
 import sys
 from typing import Any
 
+from imbalance import blocks as blocks_mod
 from imbalance.analysis import metrics, text
 from imbalance.analysis.claims import check_questions
 from imbalance.analysis.evaluate import CHOSEN_ON, TRAINING_RECORD
@@ -50,6 +51,7 @@ from imbalance.analysis.stats import (
     difference_range,
     paired,
 )
+from imbalance.blocks import Blocks, all_seeds
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.layout import Layout
@@ -137,7 +139,7 @@ def adjust_paired(paired: dict[str, dict[str, Any]], method: PAdjust) -> dict[st
     }
 
 
-def statistics(params: Params, runs: Runs) -> dict[str, Any]:
+def statistics(params: Params, runs: Runs, blocks: Blocks | None = None) -> dict[str, Any]:
     """Per-remedy intervals and the paired comparisons (the content of statistics.json).
 
     The best remedy, the one every other is compared against in the second table, is
@@ -147,7 +149,8 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     # every seed any remedy ran: a block's seeds only for its remedies (series gives None
     # elsewhere), so each interval is over the remedy's own seeds and each paired one
     # over the seeds both remedies ran
-    conf, seeds = params.compare.confidence, params.all_seeds
+    blocks = blocks or Blocks()
+    conf, seeds = params.compare.confidence, all_seeds(params, blocks)
     remedies = list(params.all_remedies)
     per = {
         r: {k: describe(series(runs, r, k, seeds), conf, value_range(runs, k)) for k in KEYS}
@@ -180,19 +183,19 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     # ``by_other`` shares its tables with ``comparisons``: adjusting one adjusts both
     # (when best is the reference, the one table is the whole family)
     p_adjust = adjust_paired(by_other, params.compare.p_adjust)
-    blocks: dict[str, Any] = {}
-    if params.sequential_blocks:  # absent without blocks: the file keeps its bytes
-        blocks = {
+    block_stats: dict[str, Any] = {}
+    if blocks.sequential_blocks:  # absent without blocks: the file keeps its bytes
+        block_stats = {
             "sequential_blocks": {
                 name: {"seeds": b.seeds, "remedies": b.remedies}
-                for name, b in params.sequential_blocks.items()
+                for name, b in blocks.sequential_blocks.items()
             },
             "seeds_by_remedy": {r: sorted(runs[r]) for r in remedies},
         }
     return {
         "confidence": conf,
         "seeds": seeds,
-        **blocks,
+        **block_stats,
         "interval": (
             "per remedy: Student-t interval of the mean over seeds, cut to the metric's "
             "range; paired: t-interval of the paired difference, cut to its range"
@@ -581,8 +584,11 @@ def comparison_markdown(
     runs: Runs,
     manifest: dict[str, Any],
     claims: list[dict[str, Any]],
+    blocks: Blocks | None = None,
 ) -> str:
-    """metrics/comparison.md: what a person reads in a pull request."""
+    """metrics/comparison.md: what a person reads in a pull request (``blocks``: the
+    sequential study's seed blocks, blocks.yaml)."""
+    blocks = blocks or Blocks()
     neg, pos = params.classes.negative, params.classes.positive
     per = stats["remedies"]
     ceiling = stats["ceiling"]
@@ -611,14 +617,14 @@ def comparison_markdown(
         if any(cell["n"] < own[r] for r, p in per.items() for cell in p.values())
         else ""
     )
-    blocks = ""
-    if params.sequential_blocks:
-        blocks = (
-            " **Sequential blocks** (`sequential_blocks`, added by `./dev.sh decide`): "
+    block_text = ""
+    if blocks.sequential_blocks:
+        block_text = (
+            " **Sequential blocks** (blocks.yaml `sequential_blocks`, added by `./dev.sh decide`): "
             + "; ".join(
                 f"`{name}` seeds {', '.join(map(str, b.seeds))} for "
                 + ", ".join(f"`{r}`" for r in b.remedies)
-                for name, b in params.sequential_blocks.items()
+                for name, b in blocks.sequential_blocks.items()
             )
             + ". Each remedy's row is over its own seeds (n after its name when more than "
             f"{n}); each paired row over the seeds both remedies ran."
@@ -637,7 +643,7 @@ def comparison_markdown(
         f"(imbalance ratio {sp.n_majority / sp.n_minority:g}:1), balanced "
         f"{sp.n_majority} / {sp.n_majority}; test set {n_neg} {neg} / {n_pos} {pos}.",
         f"- **Validation protocol**: {'; '.join(protocols)}.",
-        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}).{blocks} Cells: {cells}.{partly} "
+        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}).{block_text} Cells: {cells}.{partly} "
         "**Bold**: "
         f"the best mean of the column (highest{lowest}) among the remedies that are "
         "not the ceiling.",
@@ -795,9 +801,10 @@ def run_compare(params: Params, layout: Layout) -> None:
     """The compare stage: read every run, write key metrics, statistics, report, figures."""
     from imbalance.analysis import figures
 
-    runs = load_runs(params, layout)
+    blocks = blocks_mod.load(params, layout.root / blocks_mod.BLOCKS_FILE)
+    runs = load_runs(params, layout, blocks)
     manifest = read_manifest(layout.manifest)
-    stats = statistics(params, runs)
+    stats = statistics(params, runs, blocks)
     claims = check_questions(params, runs, stats["ceiling"])
     stats["could_be_best"] = recommendation(params, runs, stats, claims)
     first_seed = params.seeds[0]
@@ -827,7 +834,7 @@ def run_compare(params: Params, layout: Layout) -> None:
     write_json(layout.statistics, {**stats, "questions": claims})
     write_text(
         layout.comparison_md,
-        comparison_markdown(params, stats, runs, manifest, claims),
+        comparison_markdown(params, stats, runs, manifest, claims, blocks),
     )
     with atomic_dir(layout.remedy_metrics_dir) as remedies_dir:
         for remedy, row in remedy_metrics(stats).items():

@@ -215,20 +215,11 @@ def _rows_json(key: str, rows: list[dict[str, Any]]) -> str:
     return f'{{"{key}": [\n{body}\n]}}\n'
 
 
-def evaluate_block(params: Params, block: str, layout: Layout) -> None:
-    """The ``evaluate_block@<block>`` stage: :func:`evaluate_seed` for each of the block's
-    seeds and its remedies only, into ``metrics/blocks/<block>`` and ``plots/blocks/<block>``."""
-    spec = params.block(block)
-    remedies = [name for name in params.names if name in spec.remedies]
-    for seed in spec.seeds:
-        evaluate_seed(params, seed, layout.in_block(block), remedies)
-
-
 def evaluate_seed(
     params: Params, seed: int, layout: Layout, remedies: list[str] | None = None
 ) -> None:
-    """Evaluate every declared remedy of one seed (or only ``remedies``: a block's);
-    write metrics and plot data."""
+    """Evaluate every declared remedy of one seed (or only ``remedies``: a seed block's,
+    ``stages/evaluate_block.py``); write metrics and plot data."""
     data_dir = layout.data_dir(seed)
     classes = (params.classes.negative, params.classes.positive)
     max_points = params.evaluate.plot_points

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imbalance.analysis import metrics
+from imbalance.blocks import Blocks, in_block
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
@@ -27,21 +28,22 @@ Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
 # --------------------------------------------------------------------------- loading
 
 
-def load_runs(params: Params, layout: Layout) -> Runs:
+def load_runs(params: Params, layout: Layout, blocks: Blocks | None = None) -> Runs:
     """Every declared remedy x seed's metrics file; a missing one is a clear error.
 
     Each remedy's seeds are ``seeds`` (``metrics/runs/seed<s>``), then those of every
-    sequential block naming it (``metrics/runs/blocks/<b>/seed<s>``, written by
-    ``evaluate_block@<b>``): remedies of a sequential study differ in seeds, so a
-    consumer pairs by the seeds two remedies share (:func:`series` gives None elsewhere).
+    sequential block (``blocks``, blocks.yaml) naming it
+    (``metrics/runs/blocks/<b>/seed<s>``, written by ``evaluate_block@<b>``): remedies of
+    a sequential study differ in seeds, so a consumer pairs by the seeds two remedies
+    share (:func:`series` gives None elsewhere).
     """
     runs: Runs = {}
     for remedy in params.names:
         runs[remedy] = {}
         for seed in params.seeds:
             runs[remedy][seed] = _read_run(layout.run_metrics(remedy, seed), f"evaluate@{seed}")
-    for block, spec in params.sequential_blocks.items():
-        blocked = layout.in_block(block)
+    for block, spec in (blocks or Blocks()).sequential_blocks.items():
+        blocked = in_block(layout, block)
         for remedy in (r for r in params.names if r in spec.remedies):
             for seed in spec.seeds:
                 path = blocked.run_metrics(remedy, seed)

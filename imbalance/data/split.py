@@ -85,18 +85,6 @@ def run_split(params: Params, layout: Layout) -> str:
     return summary(layout, counts, params.seeds)
 
 
-def run_split_block(params: Params, layout: Layout, block: str) -> str:
-    """The ``split_block@<block>`` stage: the same files as :func:`run_split` for the
-    block's seeds (the same function of each seed), in ``data/blocks/<block>``; no
-    reports (the class counts are the first seed's, written by ``split``) and no copy
-    of a first seed at the top."""
-    seeds = params.block(block).seeds
-    blocked = layout.in_block(block)
-    raw = load_raw(layout)
-    counts = write_cifar2(blocked, raw, params.classes, params.split, seeds, top=False)
-    return summary(blocked, counts, seeds)
-
-
 def load_raw(layout: Layout) -> Raw:
     """Read the fetch stage's output; one clear line if it is missing or malformed."""
     manifest = read_manifest(layout)
@@ -291,16 +279,9 @@ def class_counts(raw: Raw, picks: dict[str, Pick], neg: int, pos: int) -> dict[s
 
 
 def write_cifar2(
-    layout: Layout,
-    raw: Raw,
-    classes: Classes,
-    split: Split,
-    seeds: Sequence[int],
-    *,
-    top: bool = True,
+    layout: Layout, raw: Raw, classes: Classes, split: Split, seeds: Sequence[int]
 ) -> dict[str, dict[str, int]]:
-    """Write every seed's files (and seeds[0]'s at the top unless ``top`` is False) as
-    one directory swap; returns the first seed's class counts.
+    """Write every seed's files (and seeds[0]'s at the top) as one directory swap.
 
     ``indices.json`` names its source relative to the project root, so the files do not
     depend on where the project lives.
@@ -314,7 +295,7 @@ def write_cifar2(
             for name, choice in picks.items():
                 x, y = materialize(raw, choice, pos)
                 files.write_npz(tmp / seed_dir(seed) / f"{name}.npz", x=x, y=y)
-                if i == 0 and top:
+                if i == 0:
                     files.write_npz(tmp / f"{name}.npz", x=x, y=y)
             files.write_json(
                 tmp / seed_dir(seed) / "indices.json",

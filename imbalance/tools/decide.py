@@ -8,7 +8,7 @@ After each batch it prints which questions are decided (verdict, seeds) and what
 batch costs: its trainings (the block's remedies x seeds), and time estimated from
 ``runtime.seconds_per_pass`` (measured: the default study's 3286 s on 1 worker over its
 367,800 forward-backward passes) times the mean passes each remedy's runs recorded,
-divided by ``runtime.block_workers``: a block is one stage (``train_block@<b>``) that
+divided by blocks.yaml ``block_workers``: a block is one stage (``train_block@<b>``) that
 trains that many runs side by side, each in its own process; ``--jobs`` spreads only the
 ``seeds`` grid over DVC queue workers (:mod:`imbalance.tools.parallel`).
 
@@ -18,19 +18,20 @@ How the seeds grow, and why it stays valid and reproducible:
   params.yaml before the first look; each look's nominal level comes from the
   alpha-spending plan (:func:`imbalance.analysis.stats.nominal_levels`), so looking after
   every batch does not inflate the error.
-- A batch appends ONE block to params.yaml's ``sequential_blocks`` (append-only: an
-  existing block, ``seeds`` and every other byte of the file are kept;
-  :func:`append_block`): ``b<look>: {seeds: [...], remedies: [...]}``, the seeds that
+- A batch appends ONE block to ``sequential_blocks`` in blocks.yaml (its own params
+  file, :mod:`imbalance.blocks`; params.yaml is never edited, so no training's code
+  dependency changes; append-only: an existing block and every other byte of the file
+  are kept; :func:`append_block`): ``b<look>: {seeds: [...], remedies: [...]}``, the seeds that
   take the remedies the undecided questions need (:func:`needs`, with the start remedy of
-  a retrain one, which params.py requires in the same block) from the fewest seeds any of
-  them has to the next planned look. The seeds are new ones: in no list of params.yaml,
-  ``tuning_seeds`` included. Then the whole study is reproduced: every run already
-  finished is an unchanged stage, never retrained. The final params.yaml is committed
+  a retrain one, which imbalance/blocks.py requires in the same block) from the fewest seeds any of
+  them has to the next planned look. The seeds are new ones: in no list of params.yaml
+  or blocks.yaml, ``tuning_seeds`` included. Then the whole study is reproduced: every run already
+  finished is an unchanged stage, never retrained. The final blocks.yaml is committed
   with the results, so ``dvc repro`` rebuilds exactly the study that decided.
 - The shape in dvc.yaml: four ``foreach`` stages per block, ``resolve_block@<b>``
   (``compositions/blocks/<b>.json``: the code and remedy params the block's training
-  runs, :func:`imbalance.training.resolve.run_block`), ``split_block@<b>``
-  (``data/blocks/<b>``, :func:`imbalance.data.split.run_split_block`),
+  runs, ``stages/resolve_block.py``), ``split_block@<b>``
+  (``data/blocks/<b>``, ``stages/split_block.py``: the split's files for its seeds),
   ``train_block@<b>`` (the block's remedies x seeds through the train stage's loop,
   start remedies first; ``models|predictions|training/blocks/<b>``) and
   ``evaluate_block@<b>`` (``metrics/runs/blocks/<b>``, git-tracked, and
@@ -42,7 +43,7 @@ How the seeds grow, and why it stays valid and reproducible:
   of 50 seeds, where the old shape (every remedy's seeds in ``seeds``) had ~510 stages
   (~1250 with the catalogue's remedies), far past the 10 s no-op ``dvc repro`` budget.
 - A block re-trains only when what it runs changes: its seeds and remedies
-  (``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
+  (blocks.yaml ``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
   stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
   their params); another remedy's edit re-runs ``resolve_block@<b>``, which writes the
   same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
@@ -61,8 +62,10 @@ from typing import Any
 
 import yaml
 
+from imbalance import blocks as blocks_mod
 from imbalance import files
 from imbalance import params as params_mod
+from imbalance.blocks import Blocks, all_seeds, seeds_of
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
@@ -105,11 +108,13 @@ def mean_passes(params: Params, layout: Layout, remedy: str) -> float:
     return mean * (2 if sam is not None and sam.rho > 0 else 1)
 
 
-def new_seeds(params: Params, k: int) -> list[int]:
-    """``k`` seeds above every seed params.yaml holds, none of them a tuning seed."""
-    used = {*params.all_seeds, *params.tuning_seeds}
+def new_seeds(params: Params, blocks: Blocks, k: int) -> list[int]:
+    """``k`` seeds above every seed params.yaml and blocks.yaml hold, none of them a
+    tuning seed."""
+    every = all_seeds(params, blocks)
+    used = {*every, *params.tuning_seeds}
     out: list[int] = []
-    seed = max(params.all_seeds) + 1
+    seed = max(every) + 1
     while len(out) < k:
         if seed not in used:
             out.append(seed)
@@ -117,42 +122,48 @@ def new_seeds(params: Params, k: int) -> list[int]:
     return out
 
 
-def block_name(params: Params, look: int) -> str:
+def block_name(blocks: Blocks, look: int) -> str:
     """``b<look>``, or ``b<look>_<i>`` when a block of that look exists already (another
     set of remedies reaching the same look)."""
     name, i = f"b{look}", 2
-    while name in params.sequential_blocks:
+    while name in blocks.sequential_blocks:
         name, i = f"b{look}_{i}", i + 1
     return name
 
 
 def plan(
-    params: Params, layout: Layout, questions: list[dict[str, Any]], jobs: int, max_seeds: int
+    params: Params,
+    layout: Layout,
+    questions: list[dict[str, Any]],
+    jobs: int,
+    max_seeds: int,
+    blocks: Blocks | None = None,
 ) -> dict[str, Any]:
     """The next batch: a block (its name, seeds, remedies) and its cost.
 
     The block takes the needed remedies from the fewest seeds any of them has (``n``)
     to the next look, with the same new seeds for all of them, so that their paired
     comparisons gain every seed. ``jobs`` does not divide the block's time: its stage
-    trains ``runtime.block_workers`` runs at a time.
+    trains blocks.yaml ``block_workers`` runs at a time.
     """
-    del jobs  # the block's stage runs runtime.block_workers runs side by side
+    del jobs  # the block's stage runs block_workers runs side by side
+    blocks = blocks or Blocks()
     remedies = needs(params, questions)
     out: dict[str, Any] = {"remedies": remedies, "look": None, "add": [], "stop": None}
     if not remedies:
         out["stop"] = "every question is decided or at the cap"
         return out
-    n = min(len(params.seeds_of(r)) for r in remedies)
+    n = min(len(seeds_of(params, blocks, r)) for r in remedies)
     look = next_look(params, n)
     out["look"] = look
     if look is None or look > max_seeds:
         out["stop"] = f"the next look ({look or 'none'}) is past --max-seeds {max_seeds}"
         return out
-    out["add"] = new_seeds(params, look - n)
-    out["block"] = block_name(params, look)
+    out["add"] = new_seeds(params, blocks, look - n)
+    out["block"] = block_name(blocks, look)
     per_seed = sum(mean_passes(params, layout, r) for r in remedies)
     out["trainings"] = len(out["add"]) * len(remedies)
-    workers = min(params.runtime.block_workers, out["trainings"])
+    workers = min(blocks.block_workers, out["trainings"])
     out["seconds"] = len(out["add"]) * per_seed * params.runtime.seconds_per_pass / workers
     return out
 
@@ -170,17 +181,19 @@ def report(questions: list[dict[str, Any]], batch: dict[str, Any]) -> str:
             f"next batch: block {batch['block']}, seeds {batch['add'][0]}..{batch['add'][-1]} "
             f"(look {batch['look']}) for {len(batch['remedies'])} remedies "
             f"({', '.join(batch['remedies'])}): {batch['trainings']} trainings, "
-            f"~{batch['seconds'] / 60:.0f} min (runtime.block_workers at a time)"
+            f"~{batch['seconds'] / 60:.0f} min (blocks.yaml block_workers at a time)"
         )
     return "\n".join(lines)
 
 
-def append_block(path: Path, name: str, seeds: list[int], remedies: list[str]) -> None:
-    """Append block ``name`` to params.yaml's ``sequential_blocks`` (the last section),
+def append_block(
+    path: Path, name: str, seeds: list[int], remedies: list[str], *, params: Params
+) -> None:
+    """Append block ``name`` to blocks.yaml's ``sequential_blocks`` (its last section),
     every other byte kept: one flow-style line at the end of the file, and the empty
     ``sequential_blocks: {}`` of a study without blocks turned into ``sequential_blocks:``.
-    The result is parsed back and must equal the old params plus the block, and pass
-    params validation, before it is written (atomically)."""
+    The result is parsed back and must equal the old blocks plus the new one, and pass
+    the blocks' validation against ``params``, before it is written (atomically)."""
     text = path.read_text()
     before = yaml.safe_load(text)
     blocks = before.get("sequential_blocks") if isinstance(before, dict) else None
@@ -210,10 +223,10 @@ def append_block(path: Path, name: str, seeds: list[int], remedies: list[str]) -
     if after != {**before, "sequential_blocks": {**blocks, name: block}}:
         raise UserError(
             f"{path}: appending sequential_blocks.{name} at the end of the file would not "
-            f"give the intended params (are the blocks indented by 2 spaces, in block "
+            f"give the intended blocks (are the blocks indented by 2 spaces, in block "
             f"style?); add `{entry.strip()}` under sequential_blocks by hand"
         )
-    params_mod.parse(after)  # the block's own checks (new seeds, declared remedies)
+    blocks_mod.parse(after, params, path)  # the block's own checks (new seeds, remedies)
     files.write_text(path, new)
 
 
@@ -254,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
                 "`dvc repro compare`"
             )
         questions = stats["questions"]
-        batch = plan(p, layout, questions, args.jobs, max_seeds)
+        blocks = blocks_mod.load(p)
+        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks)
         print(report(questions, batch), flush=True)
         if args.plan or batch["stop"]:
             return 0
-        append_block(params_mod.PARAMS_FILE, batch["block"], batch["add"], batch["remedies"])
+        append_block(
+            blocks_mod.BLOCKS_FILE, batch["block"], batch["add"], batch["remedies"], params=p
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ from imbalance.params import Params
 
 #: What ``python -m stages.train`` imports before it trains (the loop and its entry point).
 ENTRY = ("stages.train", "imbalance.training.train")
-#: The same for a seed block's ``python -m stages.train_block``.
-BLOCK_ENTRY = ("stages.train_block", "imbalance.training.train")
 #: Where the code is (the project root under DVC; tests may run a project elsewhere).
 CODE_ROOT = Path(__file__).resolve().parents[2]
 #: Never what a stage computes (tests/test_inert.py proves each module of it inert).
@@ -53,35 +51,13 @@ def loaded_modules() -> list[str]:
     )
 
 
-def code_digest(params: Params, entry: tuple[str, ...], names: list[str]) -> dict[str, str]:
-    """SHA-256 of every project module loaded by ``entry`` and remedies ``names``."""
-    for module in entry:
-        importlib.import_module(module)
-    for name in names:
-        params.remedy(name)  # validates; imports the modules of the kinds it uses
-    files = sorted({module_file(m) for m in loaded_modules()})
-    return {f: hashlib.sha256((CODE_ROOT / f).read_bytes()).hexdigest() for f in files}
-
-
 def run(params: Params, name: str, layout: Layout) -> Path:
     """Write ``compositions/<name>.json``: every code file the remedy's training loads."""
-    digest = code_digest(params, ENTRY, [name])
+    for module in ENTRY:
+        importlib.import_module(module)
+    params.remedy(name)  # validates; imports the modules of the kinds it uses
+    files = sorted({module_file(m) for m in loaded_modules()})
+    digest = {f: hashlib.sha256((CODE_ROOT / f).read_bytes()).hexdigest() for f in files}
     out = layout.composition(name)
     write_json(out, {"remedy": name, "code": digest})
-    return out
-
-
-def run_block(params: Params, block: str, layout: Layout) -> Path:
-    """Write ``compositions/blocks/<block>.json`` (stage ``resolve_block@<block>``): every
-    code file the block's training loads (its remedies' kinds, the loop) and its remedies'
-    params as params.yaml holds them. ``train_block@<block>`` depends on this file, not
-    on the whole ``remedies`` / ``retrain`` sections: adding or editing another remedy,
-    or code none of the block's remedies loads, rewrites the same bytes and re-trains
-    nothing (DVC cannot list the keys of a list of remedies in ``params``)."""
-    spec = params.block(block)
-    names = [n for n in params.names if n in spec.remedies]
-    digest = code_digest(params, BLOCK_ENTRY, names)
-    declared = {**params.remedies, **params.retrain}
-    out = layout.block_composition(block)
-    write_json(out, {"block": block, "code": digest, "remedies": {n: declared[n] for n in names}})
     return out

@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,42 +124,6 @@ def run(p: params.Params, name: str, seed: int, layout: Layout | None = None) ->
         f"{time.perf_counter() - started:.1f}s wall",
         flush=True,
     )
-
-
-def run_block(p: params.Params, block: str, layout: Layout | None = None) -> None:
-    """The ``train_block@<block>`` stage: every remedy x seed of a sequential-study block
-    through :func:`run`, the same loop as ``train@<remedy>-<seed>``, into the block's own
-    folders (:meth:`Layout.in_block`).
-
-    Every run is its own fresh process (a ``spawn`` child used for one run only), so its
-    bytes do not depend on which runs came before it in the stage or on how many run
-    side by side: ``runtime.block_workers`` at a time (how the stage runs, declared by no
-    stage). Scratch remedies all finish before retrain ones start (a retrain run starts
-    from its start remedy's model of the same seed, which params.py requires to be in
-    the block). The first failure stops the stage with its message.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    spec = p.block(block)
-    root = (layout or Layout()).root
-    names = [name for name in p.names if name in spec.remedies]  # scratch ones first
-    phases = [[n for n in names if n in p.remedies], [n for n in names if n in p.retrain]]
-    with ProcessPoolExecutor(
-        max_workers=p.runtime.block_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        max_tasks_per_child=1,
-    ) as pool:
-        for phase in phases:
-            jobs = [pool.submit(_block_run, root, block, n, s) for n in phase for s in spec.seeds]
-            for job in jobs:
-                job.result()  # re-raises a run's UserError in the stage
-
-
-def _block_run(root: Path, block: str, name: str, seed: int) -> None:
-    """One run of a block, in its own process: params read again, then :func:`run`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    run(params.load(root / params.PARAMS_FILE), name, seed, Layout(root).in_block(block))
 
 
 @dataclass(frozen=True)
