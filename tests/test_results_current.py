@@ -306,12 +306,12 @@ def _record_lock(root: Path) -> None:
     with Repo(str(root)) as repo:
         data = yaml.safe_load((root / "dvc.yaml").read_text())
         stages = DataResolver(repo, str(root), data).resolve()["stages"]
-    files: dict[str, dict] = {}  # type: ignore[type-arg]
+    param_files: dict[str, dict] = {}  # type: ignore[type-arg]
 
     def lookup(key: str, file: str = "params.yaml") -> object:
-        if file not in files:
-            files[file] = yaml.safe_load((root / file).read_text())
-        node = files[file]
+        if file not in param_files:
+            param_files[file] = yaml.safe_load((root / file).read_text())
+        node = param_files[file]
         for part in key.split("."):
             node = node[part]
         return node
