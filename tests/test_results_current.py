@@ -306,10 +306,12 @@ def _record_lock(root: Path) -> None:
     with Repo(str(root)) as repo:
         data = yaml.safe_load((root / "dvc.yaml").read_text())
         stages = DataResolver(repo, str(root), data).resolve()["stages"]
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    param_files: dict[str, dict] = {}  # type: ignore[type-arg]
 
-    def lookup(key: str) -> object:
-        node = params
+    def lookup(key: str, file: str = "params.yaml") -> object:
+        if file not in param_files:
+            param_files[file] = yaml.safe_load((root / file).read_text())
+        node = param_files[file]
         for part in key.split("."):
             node = node[part]
         return node
@@ -334,11 +336,14 @@ def _record_lock(root: Path) -> None:
                 listing = json.dumps(entries, sort_keys=True).encode()
                 md5 = hashlib.md5(listing).hexdigest() + ".dir"
                 deps.append({"path": path, "hash": "md5", "md5": md5})
-        keys = stage.get("params", [])
+        recorded: dict[str, dict[str, object]] = {}
+        for item in stage.get("params", []):  # `key`, or `{file: [keys]}` (blocks.yaml)
+            for file, keys in (item if isinstance(item, dict) else {"params.yaml": [item]}).items():
+                recorded.setdefault(file, {}).update({k: lookup(k, file) for k in keys})
         lock["stages"][name] = {  # type: ignore[index]
             "cmd": stage["cmd"],
             "deps": deps,
-            "params": {"params.yaml": {key: lookup(key) for key in keys}},
+            "params": recorded,
         }
     (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
 
@@ -349,7 +354,7 @@ def project_copy(tmp_path: Path) -> Path:
     root = tmp_path / "copy"
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "blocks.yaml"):
         shutil.copy2(PROJECT_ROOT / name, root / name)
     for name in ("stages", "imbalance"):
         shutil.copytree(PROJECT_ROOT / name, root / name, ignore=ignore)
