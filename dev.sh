@@ -10,7 +10,7 @@
 #   ./dev.sh predict IMAGE... set up, then predict cars in your own images (--help)
 #   ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
 #                             set up, then the sequential study: repro, check the primary
-#                             questions, add seeds, repro ... (python -m imbalance.tools.decide)
+#                             questions, append a seed block to blocks.yaml, repro ... (python -m imbalance.tools.decide)
 #   ./dev.sh test             set up, then the whole test suite on 2 processes (pytest-xdist)
 #   ./dev.sh test --fast      the same without the tests marked slow (training, DVC, servers):
 #                             every module, in about 2 minutes (tests/conftest.py has the rule)

@@ -22,7 +22,7 @@ of the real model on tiny data already separate the classes.
 - ``http_server`` serves a directory on 127.0.0.1 (random port); ``truncate(name, n)``
   makes it send only the first ``n`` bytes of a file while announcing its full length.
 - ``tiny_project`` is a git + DVC repository holding a copy of the project (dvc.yaml,
-  params.yaml, stages/, imbalance/, .dvc/plots) with params rewritten to tiny data (see
+  params.yaml, blocks.yaml, stages/, imbalance/, .dvc/plots) with params rewritten to tiny data (see
   :data:`TINY_PARAMS`) and ``data.source`` pointing at a tiny image-folder .tar.gz; its
   ``dvc(...)`` and ``stage(...)`` helpers run commands inside it with this virtualenv's
   ``bin`` first on PATH.
@@ -770,7 +770,14 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def _copy_project(dest: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+    for name in (
+        "dvc.yaml",
+        "params.yaml",
+        "blocks.yaml",
+        ".gitignore",
+        ".dvcignore",
+        "pyproject.toml",
+    ):
         if (PROJECT_ROOT / name).exists():
             shutil.copy2(PROJECT_ROOT / name, dest / name)
     for name in ("stages", "imbalance"):

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from imbalance import blocks as blocks_mod
+from imbalance.blocks import Blocks
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import parse
@@ -40,36 +42,110 @@ def test_needs_adds_the_start_remedy_of_a_retrain_one_and_skips_decided() -> Non
     assert decide.needs(p, qs) == ["undersample", "two_phase_undersample"]
 
 
-def test_plan_goes_to_the_next_look_and_prices_the_batch(tmp_path: Path) -> None:
-    p = _params([0, 1, 2, 3, 4])
-    layout = Layout(tmp_path)
+def _write_runs(p: Any, layout: Layout) -> None:
     for seed in p.seeds:  # every remedy trained 1000 steps on every seed
         for remedy in p.all_remedies:
             path = layout.run_metrics(remedy, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"steps_trained": 1000}))
+
+
+def test_plan_is_a_block_to_the_next_look_priced_for_its_remedies_only(tmp_path: Path) -> None:
+    p = _params([0, 1, 2, 3, 4])
+    layout = Layout(tmp_path)
+    _write_runs(p, layout)
     qs = [_q("c", "inconclusive", 5, ["undersample", "class_weight"])]
     batch = decide.plan(p, layout, qs, jobs=2, max_seeds=50)
-    assert batch["look"] == 10 and batch["add"] == [5, 6, 7, 8, 9]
-    assert batch["trainings"] == 5 * len(p.all_remedies) and batch["trainings_needed"] == 10
-    # by hand: 5 seeds x 2 remedies x 1000 passes x 0.0089 s / 2 workers
-    assert batch["seconds_needed"] == pytest.approx(5 * 2 * 1000 * 0.0089 / 2)
-    assert "next batch: seeds 5..9 (look 10), " in decide.report(qs, batch)
+    assert batch["look"] == 10 and batch["add"] == [5, 6, 7, 8, 9] and batch["block"] == "b10"
+    assert batch["remedies"] == ["class_weight", "undersample"]  # declaration order
+    assert batch["trainings"] == 10  # 5 seeds x the 2 remedies, not every remedy
+    # by hand: 5 seeds x 2 remedies x 1000 passes x 0.0089 s, blocks.yaml block_workers 1
+    # (not / jobs)
+    assert batch["seconds"] == pytest.approx(5 * 2 * 1000 * 0.0089)
+    text = decide.report(qs, batch)
+    assert "next batch: block b10, seeds 5..9 (look 10) for 2 remedies " in text
+    assert "(class_weight, undersample): 10 trainings, ~1 min (blocks.yaml block_workers" in text
+    two = Blocks(block_workers=2)
+    assert decide.plan(p, layout, qs, 1, 50, two)["seconds"] == pytest.approx(
+        5 * 2 * 1000 * 0.0089 / 2
+    )
     stop = decide.plan(p, layout, qs, jobs=2, max_seeds=8)
     assert stop["stop"] and "past --max-seeds 8" in stop["stop"]
     done = decide.plan(p, layout, [_q("a", "held", 5, [])], jobs=1, max_seeds=50)
     assert done["stop"] == "every question is decided or at the cap"
 
 
-def test_extend_seeds_rewrites_only_the_seed_line(tmp_path: Path) -> None:
-    path = tmp_path / "params.yaml"
-    text = (ROOT / "params.yaml").read_text()
+def test_plan_starts_from_the_fewest_seeds_and_takes_only_new_seeds(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seeds"], raw["tuning_seeds"] = [0, 1, 2, 3, 4], [10, 11]
+    p = parse(raw)
+    b = blocks_mod.parse(
+        {"sequential_blocks": {"b10": {"seeds": [5, 6, 7, 8, 9], "remedies": ["undersample"]}}}, p
+    )
+    layout = Layout(tmp_path)
+    _write_runs(p, layout)
+    # undersample has 10 seeds, class_weight 5: the block takes class_weight to look 10,
+    # and undersample gains the same seeds (its pairs with class_weight need them)
+    qs = [_q("c", "inconclusive", 5, ["undersample", "class_weight"])]
+    batch = decide.plan(p, layout, qs, jobs=1, max_seeds=50, blocks=b)
+    assert batch["look"] == 10 and batch["block"] == "b10_2"
+    assert batch["add"] == [12, 13, 14, 15, 16]  # above every seed, past the tuning seeds
+    only = decide.plan(p, layout, [_q("x", "inconclusive", 10, ["undersample"])], 1, 50, b)
+    assert only["look"] == 15 and only["add"] == [12, 13, 14, 15, 16] and only["block"] == "b15"
+
+
+def test_append_block_adds_one_line_and_keeps_every_other_byte(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.yaml"
+    text = (ROOT / "blocks.yaml").read_text()
     path.write_text(text)
-    decide.extend_seeds(path, [0, 1, 2, 3, 4, 5, 6])
-    new = path.read_text()
-    assert "\nseeds: [0, 1, 2, 3, 4, 5, 6]\n" in new
-    shipped = next(line for line in text.splitlines() if line.startswith("seeds: ["))
-    assert new.replace("seeds: [0, 1, 2, 3, 4, 5, 6]", "") == text.replace(shipped, "")
-    path.write_text("seeds:\n  - 0\n")
-    with pytest.raises(UserError, match=r"one top-level line `seeds: \[\.\.\.\]`"):
-        decide.extend_seeds(path, [0, 1])
+    p = _params([0, 1, 2])
+    decide.append_block(path, "b5", [3, 4], ["undersample", "class_weight"], params=p)
+    first = path.read_text()
+    head, _, tail = text.rpartition("sequential_blocks: {}\n")
+    assert tail == ""  # the section is the file's last line
+    assert first == head + (
+        "sequential_blocks:\n  b5: {seeds: [3, 4], remedies: [undersample, class_weight]}\n"
+    )
+    decide.append_block(
+        path, "b10", [5, 6, 7, 8, 9], ["oversample", "two_phase_oversample"], params=p
+    )
+    second = path.read_text()
+    line = "  b10: {seeds: [5, 6, 7, 8, 9], remedies: [oversample, two_phase_oversample]}\n"
+    assert second == first + line
+    blocks = blocks_mod.parse(yaml.safe_load(second), p).sequential_blocks
+    assert list(blocks) == ["b5", "b10"] and blocks["b10"].remedies[1] == "two_phase_oversample"
+    assert yaml.safe_load(second)["block_workers"] == 1  # every other byte kept
+
+
+@pytest.mark.parametrize(
+    ("edit", "block", "message"),
+    [
+        (lambda t: t + "extra: 1\n", ("b5", [3], ["baseline"]), r"as the last top-level section"),
+        (lambda t: t, ("b5", [1], ["baseline"]), r"sequential_blocks.b5.seeds: seed 1 is already"),
+        (
+            lambda t: t.replace(
+                "sequential_blocks: {}",
+                "sequential_blocks: {b5: {seeds: [3], remedies: [baseline]}}",
+            ),
+            ("b6", [4], ["baseline"]),
+            r"would not give the intended blocks",
+        ),
+        (
+            lambda t: t.replace(
+                "sequential_blocks: {}",
+                "sequential_blocks: {b5: {seeds: [3], remedies: [baseline]}}",
+            ),
+            ("b5", [4], ["baseline"]),
+            r"sequential_blocks.b5 exists already; blocks are never edited",
+        ),
+    ],
+)
+def test_append_block_refuses_what_it_cannot_append_safely(
+    tmp_path: Path, edit: Any, block: tuple[str, list[int], list[str]], message: str
+) -> None:
+    path = tmp_path / "blocks.yaml"
+    path.write_text(edit((ROOT / "blocks.yaml").read_text()))
+    before = path.read_bytes()
+    with pytest.raises(UserError, match=message):
+        decide.append_block(path, *block, params=_params([0, 1, 2]))
+    assert path.read_bytes() == before  # nothing written

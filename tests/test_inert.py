@@ -63,6 +63,7 @@ def test_inert_modules_leave_outputs_byte_identical(tmp_path: Path) -> None:
 #: inert runtime below everything, tools and stages on top.
 CORE = {
     "imbalance",
+    "imbalance.blocks",
     "imbalance.cli",
     "imbalance.files",
     "imbalance.layout",

@@ -323,3 +323,22 @@ def test_a_metric_defined_on_some_seeds_says_on_how_many(tmp_path: Path) -> None
         "0.500 (3 of 5 seeds) \u2192 0.600 \u00b10.200 (3 of 5 seeds)",
         "+0.100 *noise*",
     ]
+
+
+def test_a_remedy_of_a_seed_block_is_counted_on_its_own_seeds(tmp_path: Path) -> None:
+    """With sequential blocks `seeds` holds every seed and `seeds_by_remedy` each remedy's:
+    a remedy defined on all of its own 3 seeds says no count, though 5 seeds exist."""
+    (tmp_path / "h" / "metrics").mkdir(parents=True)
+    cells = {
+        "test.roc_auc": {"mean": 0.8, "ci_low": 0.7, "ci_high": 0.9, "n": 3},
+        "test.recall": {"mean": 0.6, "ci_low": 0.4, "ci_high": 0.8, "n": 2},
+    }
+    stats = {
+        "seeds": [0, 1, 2, 3, 4],
+        "seeds_by_remedy": {"x": [0, 1, 2], "y": [0, 1, 2, 3, 4]},
+        "remedies": {"x": cells},
+    }
+    (tmp_path / "h" / "metrics" / "statistics.json").write_text(json.dumps(stats))
+    head = read_results(str(tmp_path / "h"))
+    assert head.remedies["x"]["test.roc_auc"].defined == ""
+    assert head.remedies["x"]["test.recall"].defined == " (2 of 3 seeds)"

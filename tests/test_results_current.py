@@ -306,10 +306,12 @@ def _record_lock(root: Path) -> None:
     with Repo(str(root)) as repo:
         data = yaml.safe_load((root / "dvc.yaml").read_text())
         stages = DataResolver(repo, str(root), data).resolve()["stages"]
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    param_files: dict[str, dict] = {}  # type: ignore[type-arg]
 
-    def lookup(key: str) -> object:
-        node = params
+    def lookup(key: str, file: str = "params.yaml") -> object:
+        if file not in param_files:
+            param_files[file] = yaml.safe_load((root / file).read_text())
+        node = param_files[file]
         for part in key.split("."):
             node = node[part]
         return node
@@ -334,11 +336,14 @@ def _record_lock(root: Path) -> None:
                 listing = json.dumps(entries, sort_keys=True).encode()
                 md5 = hashlib.md5(listing).hexdigest() + ".dir"
                 deps.append({"path": path, "hash": "md5", "md5": md5})
-        keys = stage.get("params", [])
+        recorded: dict[str, dict[str, object]] = {}
+        for item in stage.get("params", []):  # `key`, or `{file: [keys]}` (blocks.yaml)
+            for file, keys in (item if isinstance(item, dict) else {"params.yaml": [item]}).items():
+                recorded.setdefault(file, {}).update({k: lookup(k, file) for k in keys})
         lock["stages"][name] = {  # type: ignore[index]
             "cmd": stage["cmd"],
             "deps": deps,
-            "params": {"params.yaml": {key: lookup(key) for key in keys}},
+            "params": recorded,
         }
     (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
 
@@ -349,7 +354,7 @@ def project_copy(tmp_path: Path) -> Path:
     root = tmp_path / "copy"
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "blocks.yaml"):
         shutil.copy2(PROJECT_ROOT / name, root / name)
     for name in ("stages", "imbalance"):
         shutil.copytree(PROJECT_ROOT / name, root / name, ignore=ignore)
@@ -405,3 +410,38 @@ def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None
         f"resolve@{remedy}: {change}",
         f"train@{remedy}-* ({len(seeds)} stages): {change}",
     ]
+
+
+def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
+    project_copy: Path,
+) -> None:
+    # compositions as resolve writes them (hashlib here, not the resolver): every remedy
+    # loads the loop; one of them loads the weight-averaging component's module too
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    names = [*params["remedies"], *params["retrain"]]
+    user, seeds = names[0], params["seeds"]
+    average = "imbalance/training/components/average.py"
+
+    def composition(files: list[str]) -> str:
+        code = {f: hashlib.sha256((project_copy / f).read_bytes()).hexdigest() for f in files}
+        return json.dumps({"code": code})
+
+    loop = ["imbalance/training/train.py", "imbalance/training/components/base.py"]
+    (project_copy / "compositions").mkdir()
+    for name in names:
+        files = [*loop, average] if name == user else loop
+        (project_copy / "compositions" / f"{name}.json").write_text(composition(files))
+    _record_lock(project_copy)
+    assert lockcheck.check(project_copy).ok
+
+    path = project_copy / average
+    path.write_text(path.read_text() + "\n# changed\n")
+    result = lockcheck.check(project_copy)
+    resolve = [s for s in result.stale if s.stage.startswith("resolve")]
+    assert len(resolve) == len(names)  # every resolve stage: its folder dep changed ...
+    moving = [s.stage for s in resolve if lockcheck.SAME_COMPOSITION not in s.reasons]
+    assert moving == [f"resolve@{user}"]  # ... one of them writes another composition
+    assert [s.stage for s in result.stale][-1] == "compare"  # its own code dep (ceilings)
+    trainings = [s for s in result.downstream if s.startswith("train@")]
+    assert trainings == [f"train@{user}-{s}" for s in seeds]
+    assert result.lines()[0] == f"resolve@{user}: changed imbalance/training"

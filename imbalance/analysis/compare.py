@@ -31,6 +31,7 @@ import json
 import sys
 from typing import Any
 
+from imbalance import blocks as blocks_mod
 from imbalance.analysis import metrics, text
 from imbalance.analysis.claims import check_questions
 from imbalance.analysis.evaluate import CHOSEN_ON, TRAINING_RECORD
@@ -50,6 +51,7 @@ from imbalance.analysis.stats import (
     difference_range,
     paired,
 )
+from imbalance.blocks import Blocks, all_seeds
 from imbalance.cli import UserError
 from imbalance.files import atomic_dir, write_json, write_text
 from imbalance.layout import Layout
@@ -137,14 +139,18 @@ def adjust_paired(paired: dict[str, dict[str, Any]], method: PAdjust) -> dict[st
     }
 
 
-def statistics(params: Params, runs: Runs) -> dict[str, Any]:
+def statistics(params: Params, runs: Runs, blocks: Blocks | None = None) -> dict[str, Any]:
     """Per-remedy intervals and the paired comparisons (the content of statistics.json).
 
     The best remedy, the one every other is compared against in the second table, is
     chosen among the remedies a user of the imbalanced set could train: the ceiling
     (:func:`ceiling_remedies`) would win every time and say nothing about the remedies.
     """
-    conf, seeds = params.compare.confidence, params.seeds
+    # every seed any remedy ran: a block's seeds only for its remedies (series gives None
+    # elsewhere), so each interval is over the remedy's own seeds and each paired one
+    # over the seeds both remedies ran
+    blocks = blocks or Blocks()
+    conf, seeds = params.compare.confidence, all_seeds(params, blocks)
     remedies = list(params.all_remedies)
     per = {
         r: {k: describe(series(runs, r, k, seeds), conf, value_range(runs, k)) for k in KEYS}
@@ -177,9 +183,19 @@ def statistics(params: Params, runs: Runs) -> dict[str, Any]:
     # ``by_other`` shares its tables with ``comparisons``: adjusting one adjusts both
     # (when best is the reference, the one table is the whole family)
     p_adjust = adjust_paired(by_other, params.compare.p_adjust)
+    block_stats: dict[str, Any] = {}
+    if blocks.sequential_blocks:  # absent without blocks: the file keeps its bytes
+        block_stats = {
+            "sequential_blocks": {
+                name: {"seeds": b.seeds, "remedies": b.remedies}
+                for name, b in blocks.sequential_blocks.items()
+            },
+            "seeds_by_remedy": {r: sorted(runs[r]) for r in remedies},
+        }
     return {
         "confidence": conf,
         "seeds": seeds,
+        **block_stats,
         "interval": (
             "per remedy: Student-t interval of the mean over seeds, cut to the metric's "
             "range; paired: t-interval of the paired difference, cut to its range"
@@ -290,8 +306,15 @@ def _best(per: dict[str, dict[str, Any]], key: str, ceiling: list[str]) -> float
 
 
 def _paired_table(
-    comparisons: dict[str, Any], other: str, method: str, n_seeds: int | None = None
+    comparisons: dict[str, Any],
+    other: str,
+    method: str,
+    n_seeds: int | None = None,
+    runs: Runs | None = None,
 ) -> list[str]:
+    """The paired rows against ``other``; with ``runs`` of remedies that differ in seeds
+    (sequential blocks), each row's seeds are those both remedies ran, and the remedy
+    cell says n when that differs from ``n_seeds``."""
     adj = method != "none"
     name = ADJUST_NAMES[method]
     head = (
@@ -302,15 +325,19 @@ def _paired_table(
     )
     lines = [head, "|---|---|" + "---:|" * (7 if adj else 5)]
     for remedy, per_key in comparisons.items():
+        common = n_seeds
+        if runs is not None:
+            common = len(set(runs[remedy]) & set(runs[other]))
+        more = f" (n = {common})" if common is not None and common != n_seeds else ""
         for key, label in PAIRED:
             p = per_key[key]
             if p["mean_diff"] is None:
                 continue
             d_z = "n/a" if p["d_z"] is None else f"{p['d_z']:+.2f}"
             cells = [
-                f"`{remedy}`",
+                f"`{remedy}`{more}",
                 label,
-                text.signed(p["mean_diff"]) + defined_on(p.get("n"), n_seeds),
+                text.signed(p["mean_diff"]) + defined_on(p.get("n"), common),
                 text.ci(p),
                 d_z,
                 text.p_value(p["p_ttest"]),
@@ -485,7 +512,8 @@ def _summary(
     rec = stats.get("could_be_best")
 
     def auc(remedy: str) -> str:
-        cell = _cell(per[remedy]["test.roc_auc"], 3, False, len(stats["seeds"]))
+        ran = stats.get("seeds_by_remedy", {}).get(remedy, stats["seeds"])  # blocks: its own
+        cell = _cell(per[remedy]["test.roc_auc"], 3, False, len(ran))
         return f"`{remedy}`: test ROC AUC {cell}"
 
     source = str(manifest.get("source", "?"))
@@ -556,8 +584,11 @@ def comparison_markdown(
     runs: Runs,
     manifest: dict[str, Any],
     claims: list[dict[str, Any]],
+    blocks: Blocks | None = None,
 ) -> str:
-    """metrics/comparison.md: what a person reads in a pull request."""
+    """metrics/comparison.md: what a person reads in a pull request (``blocks``: the
+    sequential study's seed blocks, blocks.yaml)."""
+    blocks = blocks or Blocks()
     neg, pos = params.classes.negative, params.classes.positive
     per = stats["remedies"]
     ceiling = stats["ceiling"]
@@ -579,12 +610,25 @@ def comparison_markdown(
     ceiling_names = ", ".join(f"`{r}`" for r in ceiling)
     lower = [h for key, h, _, _ in TABLE if metrics.lower_is_better(key)]
     lowest = f"; lowest for {' and '.join(lower)}" if lower else ""
+    own = {r: len(runs[r]) for r in per}  # each remedy's seeds (blocks add some)
     partly = (
         " A metric undefined on some seeds (precision without any positive prediction) is "
         "averaged over the seeds where it is defined, and the cell says on how many."
-        if any(cell["n"] < n for p in per.values() for cell in p.values())
+        if any(cell["n"] < own[r] for r, p in per.items() for cell in p.values())
         else ""
     )
+    block_text = ""
+    if blocks.sequential_blocks:
+        block_text = (
+            " **Sequential blocks** (blocks.yaml `sequential_blocks`, added by `./dev.sh decide`): "
+            + "; ".join(
+                f"`{name}` seeds {', '.join(map(str, b.seeds))} for "
+                + ", ".join(f"`{r}`" for r in b.remedies)
+                for name, b in blocks.sequential_blocks.items()
+            )
+            + ". Each remedy's row is over its own seeds (n after its name when more than "
+            f"{n}); each paired row over the seeds both remedies ran."
+        )
     out = [
         f"# Comparative study: {neg} vs {pos}",
         "",
@@ -599,7 +643,8 @@ def comparison_markdown(
         f"(imbalance ratio {sp.n_majority / sp.n_minority:g}:1), balanced "
         f"{sp.n_majority} / {sp.n_majority}; test set {n_neg} {neg} / {n_pos} {pos}.",
         f"- **Validation protocol**: {'; '.join(protocols)}.",
-        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}). Cells: {cells}.{partly} **Bold**: "
+        f"- **Seeds**: {', '.join(map(str, seeds))} (n = {n}).{block_text} Cells: {cells}.{partly} "
+        "**Bold**: "
         f"the best mean of the column (highest{lowest}) among the remedies that are "
         "not the ceiling.",
         f"- **Thresholds**: {params.evaluate.threshold} (fixed, as in the study) and t, chosen "
@@ -623,7 +668,8 @@ def comparison_markdown(
     ]
     best = {key: _best(per, key, ceiling) for key, _, _, boldable in TABLE if boldable}
     for remedy, p in per.items():
-        row = [f"`{remedy}`" + (" *ceiling*" if remedy in ceiling else "")]
+        more = f" (n = {own[remedy]})" if own[remedy] != n else ""
+        row = [f"`{remedy}`{more}" + (" *ceiling*" if remedy in ceiling else "")]
         for key, _, digits, boldable in TABLE:
             mean = p[key]["mean"]
             is_best = (
@@ -633,7 +679,7 @@ def comparison_markdown(
                 and best[key] is not None
                 and round(mean, digits) == round(best[key], digits)
             )
-            row.append(_cell(p[key], digits, is_best, n))
+            row.append(_cell(p[key], digits, is_best, own[remedy]))
         out.append("| " + " | ".join(row) + " |")
 
     ref, top = stats["reference"], stats["best"]
@@ -659,7 +705,7 @@ def comparison_markdown(
         "",
         f"### Against the reference `{ref}` (exploratory)",
         "",
-        *_paired_table(stats["paired"]["reference"], ref, method, n),
+        *_paired_table(stats["paired"]["reference"], ref, method, n, runs),
     ]
     if top is not None:
         out += [
@@ -676,7 +722,7 @@ def comparison_markdown(
             "",
             "<details><summary>table</summary>",
             "",
-            *_paired_table(stats["paired"]["best"], top, method, n),
+            *_paired_table(stats["paired"]["best"], top, method, n, runs),
             "",
             "</details>",
         ]
@@ -690,7 +736,7 @@ def comparison_markdown(
             "",
             "<details><summary>table</summary>",
             "",
-            *_paired_table(stats["paired"][f"against {other}"], other, method, n),
+            *_paired_table(stats["paired"][f"against {other}"], other, method, n, runs),
             "",
             "</details>",
         ]
@@ -755,9 +801,10 @@ def run_compare(params: Params, layout: Layout) -> None:
     """The compare stage: read every run, write key metrics, statistics, report, figures."""
     from imbalance.analysis import figures
 
-    runs = load_runs(params, layout)
+    blocks = blocks_mod.load(params, layout.root / blocks_mod.BLOCKS_FILE)
+    runs = load_runs(params, layout, blocks)
     manifest = read_manifest(layout.manifest)
-    stats = statistics(params, runs)
+    stats = statistics(params, runs, blocks)
     claims = check_questions(params, runs, stats["ceiling"])
     stats["could_be_best"] = recommendation(params, runs, stats, claims)
     first_seed = params.seeds[0]
@@ -787,7 +834,7 @@ def run_compare(params: Params, layout: Layout) -> None:
     write_json(layout.statistics, {**stats, "questions": claims})
     write_text(
         layout.comparison_md,
-        comparison_markdown(params, stats, runs, manifest, claims),
+        comparison_markdown(params, stats, runs, manifest, claims, blocks),
     )
     with atomic_dir(layout.remedy_metrics_dir) as remedies_dir:
         for remedy, row in remedy_metrics(stats).items():

@@ -215,8 +215,11 @@ def _rows_json(key: str, rows: list[dict[str, Any]]) -> str:
     return f'{{"{key}": [\n{body}\n]}}\n'
 
 
-def evaluate_seed(params: Params, seed: int, layout: Layout) -> None:
-    """Evaluate every declared remedy of one seed; write metrics and plot data."""
+def evaluate_seed(
+    params: Params, seed: int, layout: Layout, remedies: list[str] | None = None
+) -> None:
+    """Evaluate every declared remedy of one seed (or only ``remedies``: a seed block's,
+    ``stages/evaluate_block.py``); write metrics and plot data."""
     data_dir = layout.data_dir(seed)
     classes = (params.classes.negative, params.classes.positive)
     max_points = params.evaluate.plot_points
@@ -227,7 +230,7 @@ def evaluate_seed(params: Params, seed: int, layout: Layout) -> None:
     roc: list[dict[str, Any]] = []
     pr: list[dict[str, Any]] = []
     confusion: list[dict[str, Any]] = []
-    for remedy in params.names:
+    for remedy in params.names if remedies is None else remedies:
         kind = _train_split(params, remedy)
         for split in (f"train_{kind}", f"val_{kind}"):
             if split not in label_cache:

@@ -83,8 +83,23 @@ def _interval_name(params: Params) -> str:
 
 
 def _name(remedy: str, stats: dict[str, Any]) -> str:
-    """A remedy's label: the ceiling (trained on the balanced set) says so everywhere."""
-    return f"{remedy} (ceiling)" if remedy in stats.get("ceiling", ()) else remedy
+    """A remedy's label: the ceiling (trained on the balanced set) says so everywhere, and
+    a remedy with more seeds than the others (sequential blocks) says how many."""
+    name = f"{remedy} (ceiling)" if remedy in stats.get("ceiling", ()) else remedy
+    by_remedy = stats.get("seeds_by_remedy", {})
+    if remedy in by_remedy and len(by_remedy[remedy]) > min(map(len, by_remedy.values())):
+        name += f" (n={len(by_remedy[remedy])})"
+    return name
+
+
+def _over_stats(params: Params, stats: dict[str, Any]) -> str:
+    """What a figure of the statistics averages over: the seeds, or with sequential blocks
+    each remedy's own seeds (the labels of those with more say n)."""
+    by_remedy = stats.get("seeds_by_remedy")
+    if not by_remedy:
+        return _over(params.seeds)
+    counts = sorted({len(s) for s in by_remedy.values()})
+    return f"mean over each remedy's own seeds ({counts[0]} to {counts[-1]}, sequential blocks)"
 
 
 #: Mean ROC curves closer than this everywhere (in TPR) look like one line at DPI 120.
@@ -287,7 +302,7 @@ def bars(params: Params, stats: dict[str, Any], path: Path) -> None:
     axes[0][0].invert_yaxis()
     ci = f"error bars: {_interval_name(params)}" if len(params.seeds) > 1 else "no error bars"
     fig.suptitle(
-        f"Test metrics per remedy, ranked by ROC AUC, {_over(params.seeds)}\nbars from the "
+        f"Test metrics per remedy, ranked by ROC AUC, {_over_stats(params, stats)}\nbars from the "
         f"reference's mean ({ref}); {ci}; positive class: {params.classes.positive}; threshold "
         f"{params.evaluate.threshold} unless tuned",
         fontsize=10,
@@ -353,7 +368,13 @@ def forest(
         else (f"{params.compare.confidence:.0%} paired t-interval")
     )
     fig.suptitle(
-        f"Paired difference to {ref} in {label}, {_over(params.seeds)}: mean and "
+        f"Paired difference to {ref} in {label}, "
+        + (
+            f"over the seeds each remedy shares with {ref} (sequential blocks)"
+            if "seeds_by_remedy" in stats
+            else _over(params.seeds)
+        )
+        + ": mean and "
         f"{interval}\n◆ = could be the best (statistics.json could_be_best); grey: "
         "the ceiling, trained on the balanced set",
         fontsize=10,
@@ -403,7 +424,12 @@ def confusion(params: Params, stats: dict[str, Any], path: Path) -> None:
         + (
             f"counts, seed {params.seeds[0]}"
             if len(params.seeds) == 1
-            else f"mean counts [{_interval_name(params)}], {_seeds_text(params.seeds)}"
+            else f"mean counts [{_interval_name(params)}], "
+            + (
+                _over_stats(params, stats).removeprefix("mean over ")
+                if "seeds_by_remedy" in stats
+                else _seeds_text(params.seeds)
+            )
         )
         + f" (positive class: {pos})",
         fontsize=12,

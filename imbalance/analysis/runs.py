@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imbalance.analysis import metrics
+from imbalance.blocks import Blocks, in_block
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
@@ -27,20 +28,36 @@ Runs = dict[str, dict[int, dict[str, Any]]]  # remedy -> seed -> metrics file
 # --------------------------------------------------------------------------- loading
 
 
-def load_runs(params: Params, layout: Layout) -> Runs:
-    """Every declared remedy x seed's metrics file; a missing one is a clear error."""
+def load_runs(params: Params, layout: Layout, blocks: Blocks | None = None) -> Runs:
+    """Every declared remedy x seed's metrics file; a missing one is a clear error.
+
+    Each remedy's seeds are ``seeds`` (``metrics/runs/seed<s>``), then those of every
+    sequential block (``blocks``, blocks.yaml) naming it
+    (``metrics/runs/blocks/<b>/seed<s>``, written by ``evaluate_block@<b>``): remedies of
+    a sequential study differ in seeds, so a consumer pairs by the seeds two remedies
+    share (:func:`series` gives None elsewhere).
+    """
     runs: Runs = {}
     for remedy in params.names:
         runs[remedy] = {}
         for seed in params.seeds:
-            path = layout.run_metrics(remedy, seed)
-            if not path.is_file():
-                raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
-            try:
-                runs[remedy][seed] = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}: not valid JSON ({err.msg}); rebuild it") from None
+            runs[remedy][seed] = _read_run(layout.run_metrics(remedy, seed), f"evaluate@{seed}")
+    for block, spec in (blocks or Blocks()).sequential_blocks.items():
+        blocked = in_block(layout, block)
+        for remedy in (r for r in params.names if r in spec.remedies):
+            for seed in spec.seeds:
+                path = blocked.run_metrics(remedy, seed)
+                runs[remedy][seed] = _read_run(path, f"evaluate_block@{block}")
     return runs
+
+
+def _read_run(path: Path, stage: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run `dvc repro {stage}`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg}); rebuild it") from None
 
 
 def value(run: dict[str, Any], key: str) -> float | None:
@@ -53,8 +70,11 @@ def value(run: dict[str, Any], key: str) -> float | None:
 
 
 def series(runs: Runs, remedy: str, key: str, seeds: list[int]) -> list[float | None]:
-    """One key over seeds, in ``seeds`` order (the pairing of the paired comparisons)."""
-    return [value(runs[remedy][s], key) for s in seeds]
+    """One key over seeds, in ``seeds`` order (the pairing of the paired comparisons);
+    None where the remedy did not run that seed (a block's seed of another remedy), which
+    the statistics drop: a remedy's interval uses its own seeds, a paired one the seeds
+    both remedies ran."""
+    return [value(runs[remedy][s], key) if s in runs[remedy] else None for s in seeds]
 
 
 def value_range(runs: Runs, key: str) -> tuple[float, float]:

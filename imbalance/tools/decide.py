@@ -1,13 +1,16 @@
-"""The sequential study's loop: repro, check the questions, add seeds, repro ... until
-every primary question is decided or the plan's cap is reached.
+"""The sequential study's loop: repro, check the questions, add a seed block, repro ...
+until every primary question is decided or the plan's cap is reached.
 
     python -m imbalance.tools.decide [--jobs N] [--max-seeds K] [--plan]
     ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
 
 After each batch it prints which questions are decided (verdict, seeds) and what the next
-batch costs: trainings, and time estimated from ``runtime.seconds_per_pass`` (measured:
-the default study's 3286 s on 1 worker over its 367,800 forward-backward passes) times
-the mean passes each remedy's runs recorded, divided by the workers.
+batch costs: its trainings (the block's remedies x seeds), and time estimated from
+``runtime.seconds_per_pass`` (measured: the default study's 3286 s on 1 worker over its
+367,800 forward-backward passes) times the mean passes each remedy's runs recorded,
+divided by blocks.yaml ``block_workers``: a block is one stage (``train_block@<b>``) that
+trains that many runs side by side, each in its own process; ``--jobs`` spreads only the
+``seeds`` grid over DVC queue workers (:mod:`imbalance.tools.parallel`).
 
 How the seeds grow, and why it stays valid and reproducible:
 
@@ -15,27 +18,36 @@ How the seeds grow, and why it stays valid and reproducible:
   params.yaml before the first look; each look's nominal level comes from the
   alpha-spending plan (:func:`imbalance.analysis.stats.nominal_levels`), so looking after
   every batch does not inflate the error.
-- A batch extends the top-level ``seeds`` list of params.yaml to the next planned look
-  (seeds are appended, never changed), and the whole study is reproduced: every run
-  already finished is an unchanged matrix entry (``train@<remedy>-<seed>``), restored
-  from DVC's run-cache, never retrained. The final ``seeds`` list is committed with the
-  results, so ``dvc repro`` rebuilds exactly the study that decided.
-- What this shape costs: every declared remedy gets the new seeds, not only those of the
-  undecided questions (the report prints both counts), and the graph grows by one stage
-  per remedy and seed: 128 stages at 5 seeds, ~1250 at the cap of 50, far past the
-  10 s no-op ``dvc repro`` budget (~3 s at 128 stages). Until the seed-block stages below
-  exist, use ``--max-seeds`` (e.g. 15: ~380 stages) and read the "remedies alone" cost.
-
-The seed-block shape this loop is meant to drive (not in dvc.yaml yet): an append-only
-params entry ``sequential_blocks: {b10: {seeds: [5..9], remedies: [...]}, ...}`` that
-the loop writes once per batch and never edits; three added ``foreach`` stages over it,
-``split_block@<b>`` (data/blocks/<b>), ``train_block@<b>`` (the train stage's deps plus
-data/blocks/<b>, params model, train, split.validation, split.folds, remedies, retrain,
-sequential_blocks.<b>; trains the block's remedies x seeds, start remedies first, in a
-process pool of ``--jobs``; outs models|predictions|training/blocks/<b>) and
-``evaluate_block@<b>`` (metrics/blocks/<b>, uncached), which compare reads beside
-metrics/runs. A block never changes once run, so it is never retrained; 3 stages per
-look, <= 146 stages at the cap.
+- A batch appends ONE block to ``sequential_blocks`` in blocks.yaml (its own params
+  file, :mod:`imbalance.blocks`; params.yaml is never edited, so no training's code
+  dependency changes; append-only: an existing block and every other byte of the file
+  are kept; :func:`append_block`): ``b<look>: {seeds: [...], remedies: [...]}``, the seeds that
+  take the remedies the undecided questions need (:func:`needs`, with the start remedy of
+  a retrain one, which imbalance/blocks.py requires in the same block) from the fewest seeds any of
+  them has to the next planned look. The seeds are new ones: in no list of params.yaml
+  or blocks.yaml, ``tuning_seeds`` included. Then the whole study is reproduced: every run already
+  finished is an unchanged stage, never retrained. The final blocks.yaml is committed
+  with the results, so ``dvc repro`` rebuilds exactly the study that decided.
+- The shape in dvc.yaml: four ``foreach`` stages per block, ``resolve_block@<b>``
+  (``compositions/blocks/<b>.json``: the code and remedy params the block's training
+  runs, ``stages/resolve_block.py``), ``split_block@<b>``
+  (``data/blocks/<b>``, ``stages/split_block.py``: the split's files for its seeds),
+  ``train_block@<b>`` (the block's remedies x seeds through the train stage's loop,
+  start remedies first; ``models|predictions|training/blocks/<b>``) and
+  ``evaluate_block@<b>`` (``metrics/runs/blocks/<b>``, git-tracked, and
+  ``plots/runs/blocks/<b>``), which compare reads beside ``metrics/runs``
+  (:func:`imbalance.analysis.runs.load_runs`): remedies then differ in seeds, each
+  remedy's interval is over its own seeds and a paired test over the seeds both ran.
+  The graph grows by 4 stages per batch, not one per remedy and seed: the committed
+  study's 46 stages (9 remedies x 3 seeds) gain at most 4 x 7 looks = 28, 74 at the cap
+  of 50 seeds, where the old shape (every remedy's seeds in ``seeds``) had ~510 stages
+  (~1250 with the catalogue's remedies), far past the 10 s no-op ``dvc repro`` budget.
+- A block re-trains only when what it runs changes: its seeds and remedies
+  (blocks.yaml ``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
+  stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
+  their params); another remedy's edit re-runs ``resolve_block@<b>``, which writes the
+  same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
+  as ``evaluate@<seed>`` does.
 """
 
 from __future__ import annotations
@@ -48,14 +60,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from imbalance import blocks as blocks_mod
+from imbalance import files
 from imbalance import params as params_mod
+from imbalance.blocks import Blocks, all_seeds, seeds_of
 from imbalance.cli import UserError
 from imbalance.layout import Layout
 from imbalance.params import Params
 from imbalance.training.components import Retrain
 
-#: The params.yaml line the loop rewrites: the top-level seed list, in flow style.
-SEEDS_LINE = re.compile(r"^seeds: \[[0-9, ]*\]$", re.MULTILINE)
+#: The empty section of the committed study, rewritten to a block mapping by the first
+#: batch.
+EMPTY_BLOCKS = re.compile(r"^sequential_blocks: \{\}[ \t]*$", re.MULTILINE)
 
 
 def needs(params: Params, questions: list[dict[str, Any]]) -> list[str]:
@@ -90,30 +108,63 @@ def mean_passes(params: Params, layout: Layout, remedy: str) -> float:
     return mean * (2 if sam is not None and sam.rho > 0 else 1)
 
 
+def new_seeds(params: Params, blocks: Blocks, k: int) -> list[int]:
+    """``k`` seeds above every seed params.yaml and blocks.yaml hold, none of them a
+    tuning seed."""
+    every = all_seeds(params, blocks)
+    used = {*every, *params.tuning_seeds}
+    out: list[int] = []
+    seed = max(every) + 1
+    while len(out) < k:
+        if seed not in used:
+            out.append(seed)
+        seed += 1
+    return out
+
+
+def block_name(blocks: Blocks, look: int) -> str:
+    """``b<look>``, or ``b<look>_<i>`` when a block of that look exists already (another
+    set of remedies reaching the same look)."""
+    name, i = f"b{look}", 2
+    while name in blocks.sequential_blocks:
+        name, i = f"b{look}_{i}", i + 1
+    return name
+
+
 def plan(
-    params: Params, layout: Layout, questions: list[dict[str, Any]], jobs: int, max_seeds: int
+    params: Params,
+    layout: Layout,
+    questions: list[dict[str, Any]],
+    jobs: int,
+    max_seeds: int,
+    blocks: Blocks | None = None,
 ) -> dict[str, Any]:
-    """The next batch: the seeds to add, the remedies that need them, and its cost."""
+    """The next batch: a block (its name, seeds, remedies) and its cost.
+
+    The block takes the needed remedies from the fewest seeds any of them has (``n``)
+    to the next look, with the same new seeds for all of them, so that their paired
+    comparisons gain every seed. ``jobs`` does not divide the block's time: its stage
+    trains blocks.yaml ``block_workers`` runs at a time.
+    """
+    del jobs  # the block's stage runs block_workers runs side by side
+    blocks = blocks or Blocks()
     remedies = needs(params, questions)
-    n = len(params.seeds)
-    look = next_look(params, n)
-    out: dict[str, Any] = {"remedies": remedies, "look": look, "add": [], "stop": None}
+    out: dict[str, Any] = {"remedies": remedies, "look": None, "add": [], "stop": None}
     if not remedies:
         out["stop"] = "every question is decided or at the cap"
         return out
+    n = min(len(seeds_of(params, blocks, r)) for r in remedies)
+    look = next_look(params, n)
+    out["look"] = look
     if look is None or look > max_seeds:
         out["stop"] = f"the next look ({look or 'none'}) is past --max-seeds {max_seeds}"
         return out
-    start = max(params.seeds) + 1
-    out["add"] = list(range(start, start + look - n))
-    rate = params.runtime.seconds_per_pass
-    per_seed_all = sum(mean_passes(params, layout, r) for r in params.all_remedies)
-    per_seed_needed = sum(mean_passes(params, layout, r) for r in remedies)
-    k = len(out["add"])
-    out["trainings"] = k * len(params.all_remedies)
-    out["trainings_needed"] = k * len(remedies)
-    out["seconds"] = k * per_seed_all * rate / jobs
-    out["seconds_needed"] = k * per_seed_needed * rate / jobs
+    out["add"] = new_seeds(params, blocks, look - n)
+    out["block"] = block_name(blocks, look)
+    per_seed = sum(mean_passes(params, layout, r) for r in remedies)
+    out["trainings"] = len(out["add"]) * len(remedies)
+    workers = min(blocks.block_workers, out["trainings"])
+    out["seconds"] = len(out["add"]) * per_seed * params.runtime.seconds_per_pass / workers
     return out
 
 
@@ -127,23 +178,56 @@ def report(questions: list[dict[str, Any]], batch: dict[str, Any]) -> str:
         lines.append(f"stop: {batch['stop']}")
     else:
         lines.append(
-            f"next batch: seeds {batch['add'][0]}..{batch['add'][-1]} (look {batch['look']}), "
-            f"{batch['trainings']} trainings, ~{batch['seconds'] / 60:.0f} min "
-            f"(the undecided questions' {len(batch['remedies'])} remedies alone: "
-            f"{batch['trainings_needed']} trainings, ~{batch['seconds_needed'] / 60:.0f} min)"
+            f"next batch: block {batch['block']}, seeds {batch['add'][0]}..{batch['add'][-1]} "
+            f"(look {batch['look']}) for {len(batch['remedies'])} remedies "
+            f"({', '.join(batch['remedies'])}): {batch['trainings']} trainings, "
+            f"~{batch['seconds'] / 60:.0f} min (blocks.yaml block_workers at a time)"
         )
     return "\n".join(lines)
 
 
-def extend_seeds(path: Path, seeds: list[int]) -> None:
-    """Rewrite params.yaml's top-level ``seeds`` list, every other byte kept."""
+def append_block(
+    path: Path, name: str, seeds: list[int], remedies: list[str], *, params: Params
+) -> None:
+    """Append block ``name`` to blocks.yaml's ``sequential_blocks`` (its last section),
+    every other byte kept: one flow-style line at the end of the file, and the empty
+    ``sequential_blocks: {}`` of a study without blocks turned into ``sequential_blocks:``.
+    The result is parsed back and must equal the old blocks plus the new one, and pass
+    the blocks' validation against ``params``, before it is written (atomically)."""
     text = path.read_text()
-    if len(SEEDS_LINE.findall(text)) != 1:
+    before = yaml.safe_load(text)
+    blocks = before.get("sequential_blocks") if isinstance(before, dict) else None
+    if not isinstance(blocks, dict) or list(before)[-1] != "sequential_blocks":
         raise UserError(
-            f"{path}: expected one top-level line `seeds: [...]` (flow style) to extend; "
-            "write the seed list on one line"
+            f"{path}: expected `sequential_blocks` as the last top-level section (decide "
+            "appends blocks to the end of the file); add `sequential_blocks: {}` at the end"
         )
-    path.write_text(SEEDS_LINE.sub(f"seeds: [{', '.join(map(str, seeds))}]", text))
+    if name in blocks:
+        raise UserError(f"{path}: sequential_blocks.{name} exists already; blocks are never edited")
+    if not blocks:
+        if len(EMPTY_BLOCKS.findall(text)) != 1:
+            raise UserError(
+                f"{path}: expected one line `sequential_blocks: {{}}` to turn into the first "
+                "block; write the empty section on one line"
+            )
+        text = EMPTY_BLOCKS.sub("sequential_blocks:", text)
+    entry = (
+        f"  {name}: {{seeds: [{', '.join(map(str, seeds))}], remedies: [{', '.join(remedies)}]}}\n"
+    )
+    new = (text if text.endswith("\n") else text + "\n") + entry
+    block = {"seeds": seeds, "remedies": remedies}
+    try:
+        after = yaml.safe_load(new)
+    except yaml.YAMLError:
+        after = None
+    if after != {**before, "sequential_blocks": {**blocks, name: block}}:
+        raise UserError(
+            f"{path}: appending sequential_blocks.{name} at the end of the file would not "
+            f"give the intended blocks (are the blocks indented by 2 spaces, in block "
+            f"style?); add `{entry.strip()}` under sequential_blocks by hand"
+        )
+    blocks_mod.parse(after, params, path)  # the block's own checks (new seeds, remedies)
+    files.write_text(path, new)
 
 
 def repro(jobs: int) -> None:
@@ -183,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
                 "`dvc repro compare`"
             )
         questions = stats["questions"]
-        batch = plan(p, layout, questions, args.jobs, max_seeds)
+        blocks = blocks_mod.load(p)
+        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks)
         print(report(questions, batch), flush=True)
         if args.plan or batch["stop"]:
             return 0
-        extend_seeds(params_mod.PARAMS_FILE, [*p.seeds, *batch["add"]])
+        append_block(
+            blocks_mod.BLOCKS_FILE, batch["block"], batch["add"], batch["remedies"], params=p
+        )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ to ``dvc status``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -121,10 +122,41 @@ def check(root: str | Path = ".") -> LockCheck:
         reasons += _dep_reasons(root, stage, entry, carried, hashes)
         reasons += _param_reasons(root, stage, entry, params_cache)
         reasons += _out_reasons(root, stage, entry, carried, hashes)
+        if reasons and _same_composition(root, stage, reasons):
+            reasons.append(SAME_COMPOSITION)
         if reasons:
             stale.append(Stale(name, tuple(reasons)))
 
-    return LockCheck(stale, _downstream(stages, {s.stage for s in stale}), list(stages))
+    names = {s.stage for s in stale}
+    moving = {s.stage for s in stale if SAME_COMPOSITION not in s.reasons}
+    return LockCheck(stale, _downstream(stages, names, moving), list(stages))
+
+
+#: Said of a resolve stage whose re-run writes the same composition: no training re-runs.
+SAME_COMPOSITION = "its composition lists none of the changed code: no training re-runs"
+
+
+def _same_composition(root: Path, stage: Mapping[str, Any], reasons: list[str]) -> bool:
+    """Will this resolve stage, stale by code alone, write its committed composition again?
+
+    A composition (``compositions/<remedy>.json``, imbalance/training/resolve.py) lists the
+    SHA-256 of every module the remedy's training loads. If each listed file still has its
+    hash, the same modules load (an import is a line in one of them) and the re-run writes
+    the same bytes, so the trainings depending on it stay current: editing one component
+    kind's module re-runs only the remedies that use it, as ``dvc repro`` will.
+    """
+    outs = [o for o in _paths(stage.get("outs")) if o.startswith("compositions/")]
+    if len(outs) != 1 or not all(r.startswith("changed ") for r in reasons):
+        return False
+    try:
+        listed = json.loads((root / outs[0]).read_text())["code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for rel, digest in listed.items():
+        path = root / rel
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- reading
@@ -414,14 +446,17 @@ def _param_reasons(
     return [f"params {', '.join(diffs)}"] if diffs else []
 
 
-def _downstream(stages: Mapping[str, Mapping[str, Any]], stale: set[str]) -> list[str]:
-    """Current stages that (transitively) consume an output of a stale stage.
+def _downstream(
+    stages: Mapping[str, Mapping[str, Any]], stale: set[str], moving: set[str]
+) -> list[str]:
+    """Current stages that (transitively) consume an output of a ``moving`` stale stage
+    (one whose re-run changes its outputs; the others are stale in dvc.lock only).
 
     A dependency consumes an output when the paths are equal or one contains the other
     (``compare`` depends on the directory ``metrics/runs`` that holds ``evaluate@<s>``'s
     ``metrics/runs/seed<s>``), the same rule DVC builds its graph by.
     """
-    if not stale:
+    if not moving:
         return []
     at: dict[str, set[str]] = {}  # output path -> producers
     under: dict[str, set[str]] = {}  # directory -> producers of outputs inside it
@@ -443,7 +478,7 @@ def _downstream(stages: Mapping[str, Mapping[str, Any]], stale: set[str]) -> lis
             for producer in producers - {name}:
                 consumers[producer].add(name)
     seen: set[str] = set()
-    todo = list(stale)
+    todo = list(moving)
     while todo:
         for consumer in consumers[todo.pop()]:
             if consumer not in seen:

@@ -134,13 +134,16 @@ def read_results(where: str, root: Path = Path(".")) -> Results:
     if stats_text:
         stats = json.loads(stats_text)
         results.seeds = stats.get("seeds")
+        # with sequential blocks remedies differ in seeds: each is defined on its own
+        by_remedy = stats.get("seeds_by_remedy") or {}
         for remedy, by_metric in (stats.get("remedies") or {}).items():
+            ran = by_remedy.get(remedy, results.seeds or [])
             for key, _, _ in METRICS:
                 cell = by_metric.get(key)
                 if cell and _number(cell.get("mean")) is not None:
                     low, high = _number(cell.get("ci_low")), _number(cell.get("ci_high"))
                     half = (high - low) / 2 if low is not None and high is not None else None
-                    n, of = cell.get("n"), len(results.seeds or [])
+                    n, of = cell.get("n"), len(ran)
                     defined = f" ({n} of {of} seeds)" if isinstance(n, int) and n < of else ""
                     results.remedies.setdefault(remedy, {})[key] = Value(
                         cell["mean"], half, defined
