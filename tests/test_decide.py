@@ -42,6 +42,18 @@ def test_needs_adds_the_start_remedy_of_a_retrain_one_and_skips_decided() -> Non
     assert decide.needs(p, qs) == ["undersample", "two_phase_undersample"]
 
 
+def test_needs_pursues_only_the_questions_asked_for() -> None:
+    p = _params([0, 1, 2, 3, 4])
+    qs = [
+        _q("b", "inconclusive", 5, ["class_weight", "oversample"]),
+        _q("d", "inconclusive", 5, ["two_phase_oversample", "oversample"]),
+    ]
+    # d only: its retrain remedy with its start; class_weight (question b only) left out
+    assert decide.needs(p, qs, {"d"}) == ["oversample", "two_phase_oversample"]
+    assert decide.needs(p, qs, set()) == []
+    assert decide.needs(p, qs) == ["class_weight", "oversample", "two_phase_oversample"]
+
+
 def _write_runs(p: Any, layout: Layout) -> None:
     for seed in p.seeds:  # every remedy trained 1000 steps on every seed
         for remedy in p.all_remedies:

@@ -1,8 +1,8 @@
 """The sequential study's loop: repro, check the questions, add a seed block, repro ...
 until every primary question is decided or the plan's cap is reached.
 
-    python -m imbalance.tools.decide [--jobs N] [--max-seeds K] [--plan]
-    ./dev.sh decide [--jobs N] [--max-seeds K] [--plan]
+    python -m imbalance.tools.decide [--jobs N] [--max-seeds K] [--questions a,d] [--plan]
+    ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--plan]
 
 After each batch it prints which questions are decided (verdict, seeds) and what the next
 batch costs: its trainings (the block's remedies x seeds), and time estimated from
@@ -76,12 +76,22 @@ from imbalance.training.components import Retrain
 EMPTY_BLOCKS = re.compile(r"^sequential_blocks: \{\}[ \t]*$", re.MULTILINE)
 
 
-def needs(params: Params, questions: list[dict[str, Any]]) -> list[str]:
+def needs(
+    params: Params, questions: list[dict[str, Any]], pursue: set[str] | None = None
+) -> list[str]:
     """Remedies the undecided questions involve, with the start remedies retrain ones need
-    (a retrain run starts from its start remedy's model of the same seed)."""
+    (a retrain run starts from its start remedy's model of the same seed).
+
+    ``pursue``: the ids of the questions to add seeds for (``--questions``), None for all.
+    Leaving a question out changes no verdict's error rate (each question is tested on its
+    own remedies' seeds at its own share of the family's level); it spends no trainings on
+    a question whose estimate says the next look will not decide it.
+    """
     cap = params.compare.sequential.looks[-1]
     out: list[str] = []
     for q in questions:
+        if pursue is not None and q["id"] not in pursue:
+            continue
         if q["verdict"] == "inconclusive" and q.get("n", 0) < cap:
             out += q.get("remedies", [])
     for name in list(out):
@@ -138,6 +148,7 @@ def plan(
     jobs: int,
     max_seeds: int,
     blocks: Blocks | None = None,
+    pursue: set[str] | None = None,
 ) -> dict[str, Any]:
     """The next batch: a block (its name, seeds, remedies) and its cost.
 
@@ -148,7 +159,7 @@ def plan(
     """
     del jobs  # the block's stage runs block_workers runs side by side
     blocks = blocks or Blocks()
-    remedies = needs(params, questions)
+    remedies = needs(params, questions, pursue)
     out: dict[str, Any] = {"remedies": remedies, "look": None, "add": [], "stop": None}
     if not remedies:
         out["stop"] = "every question is decided or at the cap"
@@ -248,9 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", "-j", type=int, default=1, help="workers per batch")
     parser.add_argument("--max-seeds", type=int, default=None, help="stop before this many")
     parser.add_argument("--plan", action="store_true", help="print the next batch only")
+    parser.add_argument(
+        "--questions", default=None, help="ids of the questions to add seeds for (a,d); all"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive number of workers, not {args.jobs}")
+    pursue = None if args.questions is None else set(args.questions.split(","))
     layout = Layout()
     while True:
         if not args.plan:
@@ -267,8 +282,14 @@ def main(argv: list[str] | None = None) -> int:
                 "`dvc repro compare`"
             )
         questions = stats["questions"]
+        unknown = sorted((pursue or set()) - {q["id"] for q in questions})
+        if unknown:
+            raise UserError(
+                f"--questions: no question {', '.join(unknown)}; compare.questions has "
+                f"{', '.join(q['id'] for q in questions)}"
+            )
         blocks = blocks_mod.load(p)
-        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks)
+        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks, pursue)
         print(report(questions, batch), flush=True)
         if args.plan or batch["stop"]:
             return 0
