@@ -782,6 +782,14 @@ def _copy_project(dest: Path) -> None:
             shutil.copy2(PROJECT_ROOT / name, dest / name)
     for name in ("stages", "imbalance"):
         shutil.copytree(PROJECT_ROOT / name, dest / name, ignore=ignore)
+    (dest / "blocks.yaml").write_text(blocks_yaml_without_blocks())
+
+
+def blocks_yaml_without_blocks() -> str:
+    """The committed blocks.yaml (settings, comments) with no block: the study's seed
+    blocks (seeds 5-14 of the real study) are its results, not a test project's input."""
+    head, _, _ = (PROJECT_ROOT / "blocks.yaml").read_text().rpartition("\nsequential_blocks:")
+    return head + "\nsequential_blocks: {}\n"
 
 
 def _check(result: subprocess.CompletedProcess[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import blocks_yaml_without_blocks
 
 from imbalance import blocks as blocks_mod
 from imbalance.blocks import Blocks
@@ -106,16 +107,9 @@ def test_plan_starts_from_the_fewest_seeds_and_takes_only_new_seeds(tmp_path: Pa
     assert only["look"] == 15 and only["add"] == [12, 13, 14, 15, 16] and only["block"] == "b15"
 
 
-def _without_blocks() -> str:
-    """The committed blocks.yaml (comments, block_workers) with no block: the study's
-    own blocks are its results, not these tests' inputs."""
-    head, _, _ = (ROOT / "blocks.yaml").read_text().rpartition("\nsequential_blocks:")
-    return head + "\nsequential_blocks: {}\n"
-
-
 def test_append_block_adds_one_line_and_keeps_every_other_byte(tmp_path: Path) -> None:
     path = tmp_path / "blocks.yaml"
-    text = _without_blocks()
+    text = blocks_yaml_without_blocks()
     path.write_text(text)
     p = _params([0, 1, 2])
     decide.append_block(path, "b5", [3, 4], ["undersample", "class_weight"], params=p)
@@ -163,7 +157,7 @@ def test_append_block_refuses_what_it_cannot_append_safely(
     tmp_path: Path, edit: Any, block: tuple[str, list[int], list[str]], message: str
 ) -> None:
     path = tmp_path / "blocks.yaml"
-    path.write_text(edit(_without_blocks()))
+    path.write_text(edit(blocks_yaml_without_blocks()))
     before = path.read_bytes()
     with pytest.raises(UserError, match=message):
         decide.append_block(path, *block, params=_params([0, 1, 2]))
