@@ -8,7 +8,7 @@
 #   ./dev.sh repro -S K=V     set up, then `dvc exp run -S K=V` (the study with changed params,
 #                             e.g. -S data.source=official off the development machines)
 #   ./dev.sh predict IMAGE... set up, then predict cars in your own images (--help)
-#   ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--plan]
+#   ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--futility F] [--plan]
 #                             set up, then the sequential study: repro, check the primary
 #                             questions, append a seed block to blocks.yaml, repro ... (python -m imbalance.tools.decide)
 #   ./dev.sh test             set up, then the whole test suite on 2 processes (pytest-xdist)

@@ -4,7 +4,7 @@
 ``dvc repro`` of each, alternately (``--runs`` times each), so both see the same machine
 load; only the ratio means anything on a shared machine.
 
-- **project**: this checkout's ``dvc.yaml``, ``params.yaml``, ``stages/`` and
+- **project**: this checkout's ``dvc.yaml``, ``params.yaml``, ``blocks.yaml``, ``stages/`` and
   ``imbalance/``, every output a placeholder (a file, or a directory holding one file),
   recorded with ``dvc commit``: nothing is trained, but DVC has the whole graph to check.
 - **bare**: as many stages as the project has, each one code dep, two params, one out.
@@ -115,7 +115,7 @@ def build_project(root: Path) -> int:
     """Copy the pipeline and its code into ``root``; returns its number of stages."""
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", "blocks.yaml", ".gitignore", ".dvcignore"):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, root / name)
     for name in ("stages", "imbalance"):

@@ -1,9 +1,11 @@
-"""Stage ``resolve@<remedy>``: the code a remedy's training runs -> compositions/<remedy>.json.
+"""Stage ``resolve@<remedy>``: the code a remedy's training runs and the params it reads
+-> compositions/<remedy>.json.
 
     python -m stages.resolve <remedy>
 
 See :mod:`imbalance.training.resolve`: the training stages depend on this file instead of
-on the whole component package, so an edit re-trains only the remedies that use it.
+on the whole component package, so an edit re-trains only the remedies that use it, and
+instead of declaring params (the resolve stage declares them, dvc.yaml).
 """
 
 from __future__ import annotations

@@ -55,6 +55,26 @@ def test_needs_pursues_only_the_questions_asked_for() -> None:
     assert decide.needs(p, qs) == ["class_weight", "oversample", "two_phase_oversample"]
 
 
+def test_needs_leaves_out_a_question_its_estimate_says_the_cap_will_not_decide() -> None:
+    p = _params([0, 1, 2, 3, 4])  # the committed plan's cap: 50 seeds
+    assert p.compare.sequential.looks[-1] == 50
+    qs = [
+        {**_q("b", "inconclusive", 10, ["class_weight", "oversample"]), "seeds_needed": 66},
+        {**_q("c", "inconclusive", 10, ["undersample", "class_weight"]), "seeds_needed": 773},
+        {**_q("best", "inconclusive", 5, ["augment_strong"]), "seeds_needed": None},
+    ]
+    # 773 > 2 x 50: c is futile; 66 is not (100 is the limit); best has no estimate
+    assert decide.futile(qs[1], 50, 2) and not decide.futile(qs[0], 50, 2)
+    assert not decide.futile(qs[2], 50, 2) and not decide.futile(qs[1], 50, 0)
+    assert decide.needs(p, qs, futility=2) == ["class_weight", "oversample", "augment_strong"]
+    assert decide.needs(p, qs, futility=1) == ["augment_strong"]  # 66 > 50 as well
+    assert "undersample" in decide.needs(p, qs)  # off by default in the function
+    text = decide.report(qs, {"stop": "x"}, cap=50, futility=2)
+    assert "(c) inconclusive" in text
+    assert "about 773 would decide it, over 2 x the cap of 50" in text
+    assert "about 66" not in text
+
+
 def _write_runs(p: Any, layout: Layout) -> None:
     for seed in p.seeds:  # every remedy trained 1000 steps on every seed
         for remedy in p.all_remedies:

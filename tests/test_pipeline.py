@@ -93,6 +93,27 @@ def test_param_change_reruns_only_what_depends_on_it(study: TinyProject) -> None
     ok(study.dvc("repro"))
 
 
+def test_a_training_param_reaches_the_trainings_through_their_compositions(
+    study: TinyProject,
+) -> None:
+    """The training stages declare no params (issue 21, docs/performance.md): a param they
+    read re-runs the resolve stages, which declare it, and their rewritten compositions
+    make every training stale."""
+    rate = study.params()["train"]["learning_rate"]
+    study.set_params({"train.learning_rate": rate * 2})
+    result = study.dvc("repro", "resolve", "resolve_retrain")
+    ok(result)
+    assert {s.split("@")[0] for s in ran(result)} == {"resolve", "resolve_retrain"}
+    status = json.loads(ok(study.dvc("status", "--json")))
+    trainings = {s for s in status if s.split("@")[0] in ("train", "retrain")}
+    p = study.params()
+    assert trainings == {f"train@{n}-0" for n in p["remedies"]} | {
+        f"retrain@{n}-0" for n in p["retrain"]
+    }
+    ok(study.git("checkout", "--", "."))
+    assert "up to date" in ok(study.dvc("status")).lower()
+
+
 def test_experiment_metrics_diff_names_the_remedies_that_changed(study: TinyProject) -> None:
     # (natural, not undersample: in 4 tiny steps the two class-balanced samplers can give
     # the same rounded metrics)

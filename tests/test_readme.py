@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_compare import HELD, STUDY, check, make_params, make_runs
 
 from imbalance.analysis import compare
@@ -154,3 +155,12 @@ def test_readme_is_a_front_page() -> None:
     assert "./dev.sh repro -S data.source=official" in readme
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_predict_defaults_to_the_committed_recommendation() -> None:
+    """`./dev.sh predict` without --remedy uses the remedy the committed report says to use."""
+    stats = json.loads((ROOT / "metrics" / "statistics.json").read_text())
+    predict = yaml.safe_load((ROOT / "params.yaml").read_text())["predict"]
+    assert predict["remedy"] == stats["could_be_best"]["recommended"], (
+        "set params.yaml predict.remedy to metrics/statistics.json could_be_best.recommended"
+    )

@@ -23,6 +23,7 @@ import yaml
 from conftest import PROJECT_ROOT, blocks_yaml_without_blocks, ok, tool_env
 
 from imbalance.tools import lockcheck
+from imbalance.training import resolve as resolver
 
 
 def test_committed_results_match_code_and_params() -> None:
@@ -398,19 +399,30 @@ def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None
     (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = lockcheck.check(project_copy)
     # evaluate and compare declare the whole `remedies` section (which training set each
-    # remedy used), so they are stale in their own right, not only downstream
+    # remedy used), so they are stale in their own right, not only downstream; the
+    # training stages declare no params: their remedy's entry reaches them through the
+    # composition its resolve stage writes
     evaluate = [s for s in result.stages if s.startswith("evaluate@")]
-    assert [s.stage for s in result.stale] == [
-        f"resolve@{remedy}",
-        *(f"train@{remedy}-{s}" for s in seeds),
-        *evaluate,
-        "compare",
-    ]
+    assert [s.stage for s in result.stale] == [f"resolve@{remedy}", *evaluate, "compare"]
     change = f"params remedies.{remedy}.augment.flip (absent) -> true"
-    assert result.lines()[:2] == [
-        f"resolve@{remedy}: {change}",
-        f"train@{remedy}-* ({len(seeds)} stages): {change}",
-    ]
+    assert result.lines()[0] == f"resolve@{remedy}: {change}"
+    # (every retrain stage follows too: it depends on its seed's scratch models folder)
+    trainings = [s for s in result.downstream if s.startswith("train@")]
+    assert trainings == [f"train@{remedy}-{s}" for s in seeds]
+
+
+def test_this_projects_training_param_re_runs_every_training(project_copy: Path) -> None:
+    """A param every training reads (train.max_steps) is declared by the resolve stages
+    alone: they are stale, every training follows from its composition."""
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    params["train"]["max_steps"] *= 2
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = lockcheck.check(project_copy)
+    groups = {s.stage.split("@")[0] for s in result.stale}
+    assert groups == {"resolve", "resolve_retrain", "compare"}  # compare: its budget table
+    assert all("params train.max_steps" in s.reasons[0] for s in result.stale)
+    trainings = [s for s in result.stages if s.startswith(("train@", "retrain@"))]
+    assert [s for s in result.downstream if s in trainings] == trainings
 
 
 def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
@@ -423,15 +435,21 @@ def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
     user, seeds = names[0], params["seeds"]
     average = "imbalance/training/components/average.py"
 
-    def composition(files: list[str]) -> str:
+    def composition(name: str, files: list[str]) -> str:
         code = {f: hashlib.sha256((project_copy / f).read_bytes()).hexdigest() for f in files}
-        return json.dumps({"code": code})
+        # and the values of the params its training reads, as its resolve stage writes them
+        return json.dumps(resolver.composition(name, code, resolver.declared_params(root, name)))
 
+    root = project_copy
     loop = ["imbalance/training/train.py", "imbalance/training/components/base.py"]
     (project_copy / "compositions").mkdir()
     for name in names:
         files = [*loop, average] if name == user else loop
-        (project_copy / "compositions" / f"{name}.json").write_text(composition(files))
+        (project_copy / "compositions" / f"{name}.json").write_text(composition(name, files))
+    # one composition as an older resolve wrote it, without the params: its re-run rewrites
+    # it with them, so its trainings re-run whatever code changed
+    old, other = project_copy / "compositions" / f"{names[1]}.json", names[1]
+    old.write_text(json.dumps({"remedy": other, "code": json.loads(old.read_text())["code"]}))
     _record_lock(project_copy)
     assert lockcheck.check(project_copy).ok
 
@@ -441,8 +459,9 @@ def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
     resolve = [s for s in result.stale if s.stage.startswith("resolve")]
     assert len(resolve) == len(names)  # every resolve stage: its folder dep changed ...
     moving = [s.stage for s in resolve if lockcheck.SAME_COMPOSITION not in s.reasons]
-    assert moving == [f"resolve@{user}"]  # ... one of them writes another composition
+    # ... one of them writes another composition, and the old one gains the params
+    assert sorted(moving) == sorted([f"resolve@{user}", f"resolve@{other}"])
     assert [s.stage for s in result.stale][-1] == "compare"  # its own code dep (ceilings)
     trainings = [s for s in result.downstream if s.startswith("train@")]
-    assert trainings == [f"train@{user}-{s}" for s in seeds]
-    assert result.lines()[0] == f"resolve@{user}: changed imbalance/training"
+    assert sorted(trainings) == sorted(f"train@{r}-{s}" for r in (user, other) for s in seeds)
+    assert result.lines()[0].endswith(" (2 stages): changed imbalance/training")  # the movers

@@ -1,8 +1,9 @@
 """The sequential study's loop: repro, check the questions, add a seed block, repro ...
 until every primary question is decided or the plan's cap is reached.
 
-    python -m imbalance.tools.decide [--jobs N] [--max-seeds K] [--questions a,d] [--plan]
-    ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--plan]
+    python -m imbalance.tools.decide [--jobs N] [--max-seeds K] [--questions a,d]
+                                     [--futility F] [--plan]
+    ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--futility F] [--plan]
 
 After each batch it prints which questions are decided (verdict, seeds) and what the next
 batch costs: its trainings (the block's remedies x seeds), and time estimated from
@@ -42,6 +43,11 @@ How the seeds grow, and why it stays valid and reproducible:
   study's 46 stages (9 remedies x 3 seeds) gain at most 4 x 7 looks = 28, 74 at the cap
   of 50 seeds, where the old shape (every remedy's seeds in ``seeds``) had ~510 stages
   (~1250 with the catalogue's remedies), far past the 10 s no-op ``dvc repro`` budget.
+- Futility (``--futility F``, default 2): a question whose own estimate of the seeds
+  that would decide it is over F times the cap gets no more seeds (:func:`futile`); it
+  stays inconclusive, so no verdict's error rate changes. The estimate is compare's
+  ``seeds_needed``, from the observed mean and sd, so an early look can misjudge it:
+  ``--futility 0`` pursues every question to the cap.
 - A block re-trains only when what it runs changes: its seeds and remedies
   (blocks.yaml ``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
   stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
@@ -76,8 +82,26 @@ from imbalance.training.components import Retrain
 EMPTY_BLOCKS = re.compile(r"^sequential_blocks: \{\}[ \t]*$", re.MULTILINE)
 
 
+def futile(question: dict[str, Any], cap: int, futility: float) -> bool:
+    """Whether an undecided question's own estimate of the seeds that would decide it
+    (compare's ``seeds_needed``: at that n a new run decides about half of the time) is
+    more than ``futility`` times the cap: more seeds up to the cap would most likely not
+    decide it. A question without an estimate (``best``) is never futile; 0 turns the
+    rule off.
+
+    Stopping for futility never makes a verdict: the question stays inconclusive, so the
+    plan's error rate, which is about the verdicts it does reach, is unchanged (a
+    non-binding futility rule).
+    """
+    need = question.get("seeds_needed")
+    return futility > 0 and isinstance(need, int) and need > futility * cap
+
+
 def needs(
-    params: Params, questions: list[dict[str, Any]], pursue: set[str] | None = None
+    params: Params,
+    questions: list[dict[str, Any]],
+    pursue: set[str] | None = None,
+    futility: float = 0,
 ) -> list[str]:
     """Remedies the undecided questions involve, with the start remedies retrain ones need
     (a retrain run starts from its start remedy's model of the same seed).
@@ -85,12 +109,15 @@ def needs(
     ``pursue``: the ids of the questions to add seeds for (``--questions``), None for all.
     Leaving a question out changes no verdict's error rate (each question is tested on its
     own remedies' seeds at its own share of the family's level); it spends no trainings on
-    a question whose estimate says the next look will not decide it.
+    a question whose estimate says the next look will not decide it. ``futility``: leave
+    out a question :func:`futile` says the cap will not decide (``--futility``).
     """
     cap = params.compare.sequential.looks[-1]
     out: list[str] = []
     for q in questions:
         if pursue is not None and q["id"] not in pursue:
+            continue
+        if futile(q, cap, futility):
             continue
         if q["verdict"] == "inconclusive" and q.get("n", 0) < cap:
             out += q.get("remedies", [])
@@ -149,6 +176,7 @@ def plan(
     max_seeds: int,
     blocks: Blocks | None = None,
     pursue: set[str] | None = None,
+    futility: float = 0,
 ) -> dict[str, Any]:
     """The next batch: a block (its name, seeds, remedies) and its cost.
 
@@ -159,7 +187,7 @@ def plan(
     """
     del jobs  # the block's stage runs block_workers runs side by side
     blocks = blocks or Blocks()
-    remedies = needs(params, questions, pursue)
+    remedies = needs(params, questions, pursue, futility)
     out: dict[str, Any] = {"remedies": remedies, "look": None, "add": [], "stop": None}
     if not remedies:
         out["stop"] = "every question is decided or at the cap"
@@ -179,10 +207,18 @@ def plan(
     return out
 
 
-def report(questions: list[dict[str, Any]], batch: dict[str, Any]) -> str:
+def report(
+    questions: list[dict[str, Any]], batch: dict[str, Any], cap: int = 0, futility: float = 0
+) -> str:
     """What a batch decided and what the next one costs, for the terminal."""
     lines = [
         f"  ({q['id']}) {q['verdict']:<13} {q.get('n', 0):>3} seeds  {q['claim']}"
+        + (
+            f" [no more seeds: about {q['seeds_needed']} would decide it, over "
+            f"{futility:g} x the cap of {cap}]"
+            if q["verdict"] == "inconclusive" and futile(q, cap, futility)
+            else ""
+        )
         for q in questions
     ]
     if batch["stop"]:
@@ -262,9 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--questions", default=None, help="ids of the questions to add seeds for (a,d); all"
     )
+    parser.add_argument(
+        "--futility",
+        type=float,
+        default=2.0,
+        help="add no seeds for a question whose estimate of the seeds that would decide "
+        "it is over this many times the cap (default 2; 0: off)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive number of workers, not {args.jobs}")
+    if args.futility < 0:
+        raise UserError(f"--futility must be 0 (off) or a positive factor, not {args.futility}")
     pursue = None if args.questions is None else set(args.questions.split(","))
     layout = Layout()
     while True:
@@ -289,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(q['id'] for q in questions)}"
             )
         blocks = blocks_mod.load(p)
-        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks, pursue)
-        print(report(questions, batch), flush=True)
+        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks, pursue, args.futility)
+        print(report(questions, batch, cap, args.futility), flush=True)
         if args.plan or batch["stop"]:
             return 0
         append_block(

@@ -140,17 +140,34 @@ def _same_composition(root: Path, stage: Mapping[str, Any], reasons: list[str]) 
     """Will this resolve stage, stale by code alone, write its committed composition again?
 
     A composition (``compositions/<remedy>.json``, imbalance/training/resolve.py) lists the
-    SHA-256 of every module the remedy's training loads. If each listed file still has its
-    hash, the same modules load (an import is a line in one of them) and the re-run writes
-    the same bytes, so the trainings depending on it stay current: editing one component
-    kind's module re-runs only the remedies that use it, as ``dvc repro`` will.
+    SHA-256 of every module the remedy's training loads, and the values of the params the
+    training reads (the keys the resolve stage declares: the training stages declare
+    none). If each listed file still has its hash, the same modules load (an import is a
+    line in one of them); if the params are those a re-run would write (and no declared
+    param changed: any ``params`` reason is not a ``changed`` one), the re-run writes the
+    same bytes, so the trainings depending on it stay current: editing one component
+    kind's module re-runs only the remedies that use it, as ``dvc repro`` will. A changed
+    param, or a composition written by an older resolve (without them), moves the
+    remedy's trainings.
     """
     outs = [o for o in _paths(stage.get("outs")) if o.startswith("compositions/")]
     if len(outs) != 1 or not all(r.startswith("changed ") for r in reasons):
         return False
+    import yaml
+
+    from imbalance.training import resolve
+
+    name = Path(outs[0]).stem
     try:
-        listed = json.loads((root / outs[0]).read_text())["code"]
-    except (OSError, ValueError, KeyError, TypeError):
+        committed = json.loads((root / outs[0]).read_text())
+        listed = committed["code"]
+        # a block's composition (resolve_block@<b>) carries its remedies' entries, which
+        # its stage declares as params itself; a remedy's, the params of its training
+        if not outs[0].startswith("compositions/blocks/"):
+            again = resolve.composition(name, listed, resolve.declared_params(root, name))
+            if committed != again:
+                return False
+    except (OSError, ValueError, KeyError, TypeError, AssertionError, yaml.YAMLError):
         return False
     for rel, digest in listed.items():
         path = root / rel

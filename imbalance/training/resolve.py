@@ -12,6 +12,15 @@ they are; an edit of one it does use changes the file and re-runs it. The file i
 and git-tracked, and ``dvc exp run -S remedies.<r>...`` re-resolves the remedy with its
 new composition before training it. tests/test_pipeline.py checks the list against the
 modules a real training run loads.
+
+The file also carries the values of the params a training run reads (``params``: the
+remedy's own entry, ``model``, the ``train.*`` keys that can change a number,
+``split.validation`` / ``split.folds``), which the resolve stages declare in dvc.yaml in
+place of the training stages: DVC parses params.yaml once for every stage that declares
+params, and the training stages' parses were most of a no-op ``dvc repro``
+(docs/performance.md). :func:`declared_params` reads the keys from the resolve stage's
+own declaration, so the list is written once, in dvc.yaml; a change of any value
+rewrites the file and re-runs the remedy's trainings.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ import hashlib
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from imbalance.files import write_json
 from imbalance.layout import Layout
@@ -51,13 +63,53 @@ def loaded_modules() -> list[str]:
     )
 
 
+#: The resolve stage (dvc.yaml) of each params.yaml section a remedy can be declared in.
+RESOLVE_STAGES = {"remedies": "resolve", "retrain": "resolve_retrain"}
+
+
+def declared_keys(root: Path, name: str) -> list[str]:
+    """The params.yaml keys remedy ``name``'s resolve stage declares in ``root/dvc.yaml``
+    (``${key}`` replaced by ``name``): the params its training runs read."""
+    raw = yaml.safe_load((root / "params.yaml").read_text()) or {}
+    section = "remedies" if name in (raw.get("remedies") or {}) else "retrain"
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
+    keys = []
+    for item in pipeline["stages"][RESOLVE_STAGES[section]]["do"]["params"]:
+        if isinstance(item, str):
+            keys.append(item)
+        else:  # {file: [keys]}: only params.yaml, which the training reads
+            for file, listed in item.items():
+                assert file == "params.yaml" and listed, f"dvc.yaml: {file}: {listed}"
+                keys.extend(listed)
+    return sorted(k.replace("${key}", name) for k in keys)
+
+
+def declared_params(root: Path, name: str) -> dict[str, Any]:
+    """``{key: value}`` of :func:`declared_keys`, as params.yaml holds them (read as
+    :func:`imbalance.params.load` reads it)."""
+    raw = yaml.safe_load((root / "params.yaml").read_text()) or {}
+    values = {}
+    for key in declared_keys(root, name):
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return values
+
+
+def composition(name: str, code: dict[str, str], params: dict[str, Any]) -> dict[str, Any]:
+    """What ``compositions/<name>.json`` holds (imbalance.tools.lockcheck rebuilds it)."""
+    return {"remedy": name, "code": code, "params": params}
+
+
 def run(params: Params, name: str, layout: Layout) -> Path:
-    """Write ``compositions/<name>.json``: every code file the remedy's training loads."""
+    """Write ``compositions/<name>.json``: every code file the remedy's training loads,
+    and the values of the params it reads."""
     for module in ENTRY:
         importlib.import_module(module)
     params.remedy(name)  # validates; imports the modules of the kinds it uses
     files = sorted({module_file(m) for m in loaded_modules()})
     digest = {f: hashlib.sha256((CODE_ROOT / f).read_bytes()).hexdigest() for f in files}
     out = layout.composition(name)
-    write_json(out, {"remedy": name, "code": digest})
+    write_json(out, composition(name, digest, declared_params(layout.root, name)))
     return out
