@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from imbalance import blocks as blocks_mod
+from imbalance.analysis import runs as runs_mod
 from imbalance.blocks import BlockLayout, Blocks, all_seeds, in_block, seeds_of
 from imbalance.cli import UserError
 from imbalance.layout import Layout
@@ -253,6 +254,18 @@ def test_the_compare_stage_reports_a_blocks_remedies_with_their_own_n(tmp_path: 
     (tmp_path / "data" / "raw").mkdir(parents=True)
     manifest = {"source": "/x/imgs.tar.gz", "sha256": "ab" * 32, "kind": "image-folder"}
     (tmp_path / "data" / "raw" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        UserError, match=r"b3/seed7/roc.json: missing; run `dvc repro evaluate_block@b3`"
+    ):
+        compare.run_compare(p, Layout(tmp_path))
+    # the block's ROC data: seed 0's class_weight curve, bent so its mean moves
+    seed0 = json.loads((Layout(tmp_path).run_plots_dir(0) / "roc.json").read_text())["roc"]
+    own = [r | {"tpr": 1.0} for r in seed0 if r["remedy"] == "class_weight"]
+    roc_file = in_block(Layout(tmp_path), "b3").run_plots_dir(7) / "roc.json"
+    roc_file.parent.mkdir(parents=True)
+    roc_file.write_text(json.dumps({"roc": own}))
+    roc = runs_mod.read_roc(p, Layout(tmp_path), blocks_mod.load(p, tmp_path / "blocks.yaml"))
+    assert list(roc) == [("", 0), ("", 1), ("b3", 7)]
 
     compare.run_compare(p, Layout(tmp_path))
 

@@ -810,7 +810,7 @@ def run_compare(params: Params, layout: Layout) -> None:
     first_seed = params.seeds[0]
     all_curves = {seed: read_curves(params, seed, layout) for seed in params.seeds}
     curves = all_curves[first_seed]
-    roc = read_roc(params, layout)
+    roc = read_roc(params, layout, blocks)
     best_steps = {r: [runs[r][s].get("best_step", 0) for s in params.seeds] for r in runs}
 
     with atomic_dir(layout.comparison_figures) as fig_dir:

@@ -152,11 +152,12 @@ def roc_remedies(params: Params, stats: dict[str, Any], limit: int = ROC_MAX_CUR
 
 def roc_test(
     params: Params,
-    roc: dict[int, list[dict[str, Any]]],
+    roc: dict[Any, list[dict[str, Any]]],
     stats: dict[str, Any],
     path: Path,
 ) -> None:
-    """All remedies' test ROC curves, vertically averaged over seeds, on one chart.
+    """All remedies' test ROC curves, each vertically averaged over the remedy's own seeds
+    (those its legend AUC averages), on one chart.
 
     Curves that coincide (:func:`coinciding`) would hide one another: the first is drawn
     wide and pale underneath, the others over it in dash patterns of their own colours
@@ -220,7 +221,7 @@ def roc_test(
     ax.grid(alpha=0.3)
     hidden = len(params.all_remedies) - len(shown)
     ax.set_title(
-        f"Test ROC: the report's remedies and the best by AUC, {_over(params.seeds)}"
+        f"Test ROC: the report's remedies and the best by AUC, {_over_stats(params, stats)}"
         f"{' (vertical average)' if len(params.seeds) > 1 else ''}\n"
         f"positive class: {pos}; legend: mean test ROC AUC [{_interval_name(params)}], "
         "best first" + (f"; {hidden} other remedies: metrics/comparison.md" if hidden else ""),

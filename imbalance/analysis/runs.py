@@ -129,12 +129,22 @@ def read_curves(params: Params, seed: int, layout: Layout) -> dict[str, dict[str
     return out
 
 
-def read_roc(params: Params, layout: Layout) -> dict[int, list[dict[str, Any]]]:
-    """The ROC plot data of every seed (rows of plots/runs/seed<s>/roc.json)."""
+def read_roc(
+    params: Params, layout: Layout, blocks: Blocks | None = None
+) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The ROC plot data of every run: (block or "", seed) -> rows of its roc.json.
+
+    The blocks' seeds are read too, so that a remedy's mean curve averages the same seeds
+    as the AUC its legend entry gives (each remedy's own seeds, sequential blocks included).
+    """
+    where = [("", seed, layout) for seed in params.seeds]
+    for name, block in (blocks.sequential_blocks if blocks else {}).items():
+        where += [(name, seed, in_block(layout, name)) for seed in block.seeds]
     out = {}
-    for seed in params.seeds:
-        path = layout.run_plots_dir(seed) / "roc.json"
+    for name, seed, at in where:
+        path = at.run_plots_dir(seed) / "roc.json"
         if not path.is_file():
-            raise UserError(f"{path}: missing; run `dvc repro evaluate@{seed}`")
-        out[seed] = json.loads(path.read_text())["roc"]
+            stage = f"evaluate_block@{name}" if name else f"evaluate@{seed}"
+            raise UserError(f"{path}: missing; run `dvc repro {stage}`")
+        out[name, seed] = json.loads(path.read_text())["roc"]
     return out
