@@ -102,6 +102,12 @@ def test_plan_is_a_block_to_the_next_look_priced_for_its_remedies_only(tmp_path:
     assert decide.plan(p, layout, qs, 1, 50, two)["seconds"] == pytest.approx(
         5 * 2 * 1000 * 0.0089 / 2
     )
+    paced = decide.plan(p, layout, qs, 1, 50, pace=0.04)  # a pace the loop measured
+    assert paced["seconds"] == pytest.approx(5 * 2 * 1000 * 0.04)
+    assert "~7 min (blocks.yaml block_workers at a time; 0.0400 s a pass, measured on the " in (
+        decide.report(qs, paced)
+    )
+    assert "at runtime.seconds_per_pass: measured elsewhere" in text
     stop = decide.plan(p, layout, qs, jobs=2, max_seeds=8)
     assert stop["stop"] and "past --max-seeds 8" in stop["stop"]
     done = decide.plan(p, layout, [_q("a", "held", 5, [])], jobs=1, max_seeds=50)
@@ -182,3 +188,31 @@ def test_append_block_refuses_what_it_cannot_append_safely(
     with pytest.raises(UserError, match=message):
         decide.append_block(path, *block, params=_params([0, 1, 2]))
     assert path.read_bytes() == before  # nothing written
+
+
+def test_the_loop_prices_its_next_batch_at_the_pace_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each repro of a batch it appended times the machine: 100 s for a batch of
+    5 seeds x 6000 passes (no runs recorded: train.max_steps) is 1/300 s a pass."""
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "blocks.yaml").write_text(blocks_yaml_without_blocks())
+    stats = {"questions": [_q("a", "inconclusive", 5, ["baseline"])]}
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "statistics.json").write_text(json.dumps(stats))
+    monkeypatch.chdir(tmp_path)
+    clock = iter(range(0, 1000, 100))  # each repro takes 100 s
+    monkeypatch.setattr(decide, "time", type("T", (), {"perf_counter": lambda: next(clock)}))
+    monkeypatch.setattr(decide, "repro", lambda jobs: None)
+    p = _params([0, 1, 2, 3, 4])
+    assert p.train.max_steps == 6000 and p.remedy("baseline").sam is None
+
+    assert decide.main(["--questions", "a", "--max-seeds", "16"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    batches = [line for line in out if line.startswith("next batch:")]
+    assert len(batches) == 2  # b10 (look 10), then b15; look 20 is past --max-seeds 16
+    assert "at runtime.seconds_per_pass" in batches[0]  # nothing measured yet
+    assert "0.0033 s a pass, measured on the last batch" in batches[1]  # 100 s / 30000
+    assert "~2 min" in batches[1]  # 5 x 6000 passes x 1/300 s = 100 s
+    assert out[-1] == "stop: the next look (20) is past --max-seeds 16"

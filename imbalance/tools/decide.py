@@ -6,12 +6,15 @@ until every primary question is decided or the plan's cap is reached.
     ./dev.sh decide [--jobs N] [--max-seeds K] [--questions a,d] [--futility F] [--plan]
 
 After each batch it prints which questions are decided (verdict, seeds) and what the next
-batch costs: its trainings (the block's remedies x seeds), and time estimated from
-``runtime.seconds_per_pass`` (measured: the default study's 3286 s on 1 worker over its
-367,800 forward-backward passes) times the mean passes each remedy's runs recorded,
-divided by blocks.yaml ``block_workers``: a block is one stage (``train_block@<b>``) that
-trains that many runs side by side, each in its own process; ``--jobs`` spreads only the
-``seeds`` grid over DVC queue workers (:mod:`imbalance.tools.parallel`).
+batch costs: its trainings (the block's remedies x seeds), and time: the mean passes each
+remedy's runs recorded, divided by blocks.yaml ``block_workers``, times the seconds per
+pass the loop measured on its own previous batch (its wall time over its estimated
+passes), or before it has run one, ``runtime.seconds_per_pass`` (measured on another
+machine: the default study's 3286 s on 1 worker over its 367,800 forward-backward passes;
+the 2-core machine of the sequential study ran 3-5 times slower). A block is one stage
+(``train_block@<b>``) that trains that many runs side by side, each in its own process;
+``--jobs`` spreads only the ``seeds`` grid over DVC queue workers
+(:mod:`imbalance.tools.parallel`).
 
 How the seeds grow, and why it stays valid and reproducible:
 
@@ -63,6 +66,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +181,13 @@ def plan(
     blocks: Blocks | None = None,
     pursue: set[str] | None = None,
     futility: float = 0,
+    pace: float | None = None,
 ) -> dict[str, Any]:
     """The next batch: a block (its name, seeds, remedies) and its cost.
+
+    The cost is in passes per worker (``passes``) times ``pace``, the seconds per pass
+    this loop measured on its last batch, or ``runtime.seconds_per_pass`` before it has
+    one (measured on another machine: this one may be several times slower).
 
     The block takes the needed remedies from the fewest seeds any of them has (``n``)
     to the next look, with the same new seeds for all of them, so that their paired
@@ -203,7 +212,9 @@ def plan(
     per_seed = sum(mean_passes(params, layout, r) for r in remedies)
     out["trainings"] = len(out["add"]) * len(remedies)
     workers = min(blocks.block_workers, out["trainings"])
-    out["seconds"] = len(out["add"]) * per_seed * params.runtime.seconds_per_pass / workers
+    out["passes"] = len(out["add"]) * per_seed / workers
+    out["pace"] = pace
+    out["seconds"] = out["passes"] * (pace or params.runtime.seconds_per_pass)
     return out
 
 
@@ -228,7 +239,12 @@ def report(
             f"next batch: block {batch['block']}, seeds {batch['add'][0]}..{batch['add'][-1]} "
             f"(look {batch['look']}) for {len(batch['remedies'])} remedies "
             f"({', '.join(batch['remedies'])}): {batch['trainings']} trainings, "
-            f"~{batch['seconds'] / 60:.0f} min (blocks.yaml block_workers at a time)"
+            f"~{batch['seconds'] / 60:.0f} min (blocks.yaml block_workers at a time; "
+            + (
+                f"{batch['pace']:.4f} s a pass, measured on the last batch)"
+                if batch.get("pace")
+                else "at runtime.seconds_per_pass: measured elsewhere, may differ here)"
+            )
         )
     return "\n".join(lines)
 
@@ -312,9 +328,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--futility must be 0 (off) or a positive factor, not {args.futility}")
     pursue = None if args.questions is None else set(args.questions.split(","))
     layout = Layout()
+    pace, batch = None, None
     while True:
         if not args.plan:
+            started = time.perf_counter()
             repro(args.jobs)
+            if batch and batch.get("passes"):  # this loop's own batch: the machine's pace
+                pace = (time.perf_counter() - started) / batch["passes"]
         p = params_mod.load()
         cap = p.compare.sequential.looks[-1]
         max_seeds = min(args.max_seeds or cap, cap)
@@ -334,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(q['id'] for q in questions)}"
             )
         blocks = blocks_mod.load(p)
-        batch = plan(p, layout, questions, args.jobs, max_seeds, blocks, pursue, args.futility)
+        batch = plan(
+            p, layout, questions, args.jobs, max_seeds, blocks, pursue, args.futility, pace
+        )
         print(report(questions, batch, cap, args.futility), flush=True)
         if args.plan or batch["stop"]:
             return 0
