@@ -112,3 +112,15 @@ def test_the_composition_changes_exactly_with_a_declared_value(tmp_path: Path) -
     raw = yaml.safe_load((root / "params.yaml").read_text())
     _edit(root, "train", "max_steps", raw["train"]["max_steps"] * 2)
     assert _resolve(root, name) != first
+
+
+def test_a_resolve_stage_declaring_another_params_file_is_one_user_error(tmp_path: Path) -> None:
+    from imbalance.cli import UserError
+
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
+    pipeline = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+    pipeline["stages"]["resolve"]["do"]["params"].append({"other.yaml": ["lr"]})
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
+    assert "train.max_steps" in resolve.declared_keys(PROJECT_ROOT, "baseline")
+    with pytest.raises(UserError, match=r"stage resolve: params from 'other.yaml' \(\['lr'\]\)"):
+        resolve.declared_keys(tmp_path, "baseline")

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from imbalance.cli import UserError
 from imbalance.files import write_json
 from imbalance.layout import Layout
 from imbalance.params import Params
@@ -79,7 +80,12 @@ def declared_keys(root: Path, name: str) -> list[str]:
             keys.append(item)
         else:  # {file: [keys]}: only params.yaml, which the training reads
             for file, listed in item.items():
-                assert file == "params.yaml" and listed, f"dvc.yaml: {file}: {listed}"
+                if file != "params.yaml" or not listed:
+                    raise UserError(
+                        f"dvc.yaml: stage {RESOLVE_STAGES[section]}: params from {file!r} "
+                        f"({listed}): a training reads only params.yaml; declare its keys "
+                        "under `params.yaml:` (the &training_params list)"
+                    )
                 keys.extend(listed)
     return sorted(k.replace("${key}", name) for k in keys)
 
