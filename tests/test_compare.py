@@ -382,6 +382,10 @@ def test_summary_recommends_the_cheapest_remedy_that_could_be_best() -> None:
     st["could_be_best"] = rec
     md = compare.comparison_markdown(params, st, runs, {}, found)
     assert "- **Use `class_weight`**: 2 remedies could be the best on `test.roc_auc`" in md
+    bal = rec["members"]["class_weight"]["balanced_accuracy_tuned"]
+    assert bal == rec["members"]["sharp"]["balanced_accuracy_tuned"]  # tied: the cheaper
+    assert f"at the validation-tuned threshold ({bal:.3f}), the threshold a deployment uses, " in md
+    assert "tied with `sharp`, and is the cheaper to train." in md
     # a higher balanced accuracy at the tuned threshold beats the cheaper training
     table["sharp"] = ([0.9] * 8, table["sharp"][1])
     runs = make_runs(table, seeds)
@@ -389,6 +393,10 @@ def test_summary_recommends_the_cheapest_remedy_that_could_be_best() -> None:
     rec = compare.recommendation(params, runs, st, check(params, runs))
     assert rec is not None and rec["recommended"] == "sharp"
     assert rec["members"]["sharp"]["balanced_accuracy_tuned"] == pytest.approx((0.9 + 0.95) / 2)
+    st["could_be_best"] = rec
+    md = compare.comparison_markdown(params, st, runs, {}, check(params, runs))
+    assert "- **Use `sharp`**:" in md
+    assert "threshold (0.925), the threshold a deployment uses." in md  # no tie, no cost said
 
 
 def test_undefined_precision_is_averaged_over_the_seeds_where_it_is_defined() -> None:

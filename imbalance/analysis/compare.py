@@ -499,6 +499,24 @@ def recommendation(
     }
 
 
+def _why(rec: dict[str, Any]) -> str:
+    """Why the recommendation chose its remedy among the could-be-best set, as the rule
+    (:func:`recommendation`) decided it: balanced accuracy at the tuned threshold, or,
+    between members tied on it, the cheaper training."""
+    m, choice = rec["members"], rec["recommended"]
+    bal = m[choice]["balanced_accuracy_tuned"]
+    tied = [r for r in m if r != choice and m[r]["balanced_accuracy_tuned"] == bal]
+    if bal is None:
+        return "none has a balanced accuracy at the tuned threshold: it is the cheapest to train"
+    why = (
+        f"of these it has the highest mean balanced accuracy at the validation-tuned threshold "
+        f"({_mean(bal)}), the threshold a deployment uses"
+    )
+    if tied:
+        why += f", tied with {', '.join(f'`{r}`' for r in tied)}, and is the cheaper to train"
+    return why
+
+
 def _summary(
     params: Params,
     stats: dict[str, Any],
@@ -549,8 +567,7 @@ def _summary(
         out.append(
             f"- **Use `{rec['recommended']}`**: {len(m)} remedies could be the best on "
             f"`{rec['metric']}` at {rec['confidence']:.2%} simultaneous confidence (Hsu's "
-            f"comparison with the best, {rec['n']} seeds) — {costs}; of these it is the "
-            "cheapest to train (tie-break: fewest forward-backward passes)."
+            f"comparison with the best, {rec['n']} seeds) — {costs}; {_why(rec)}."
         )
     out += [
         "- Ceiling (data a user of the imbalanced set lacks): "
