@@ -1018,3 +1018,33 @@ def test_later_looks_use_the_spending_plans_level_and_the_cap_says_so() -> None:
     assert q["verdict"] == "inconclusive" and "cap" not in q["to_decide"]
     capped = _one({"kind": "superiority", "direction": "higher", **PAIR}, NOISY, looks=[5])
     assert capped["to_decide"].startswith("cap of 5 seeds reached")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ({"verdict": "held"}, ""),
+        ({"verdict": "not run"}, "not run: a remedy it names is not declared"),
+        (
+            {"verdict": "inconclusive", "n": 50, "seeds_needed": 80},
+            "undecided at the cap of 50 seeds: treat the remedies as equal here",
+        ),
+        (
+            {"verdict": "inconclusive", "n": 15, "seeds_needed": 118},
+            "not decided: about 118 seeds would decide it (estimate), over the cap of 50, so "
+            "more seeds would most likely not; read its interval below",
+        ),
+        (
+            {"verdict": "inconclusive", "n": 20, "seeds_needed": 47},
+            "not decided yet: about 47 seeds would decide it (estimate)",
+        ),
+        (
+            {"verdict": "inconclusive", "n": 5, "seeds_needed": None},
+            "not decided yet: more seeds for its remedies (see below)",
+        ),
+    ],
+)
+def test_the_summary_says_what_an_undecided_question_needs(
+    question: dict[str, Any], sentence: str
+) -> None:
+    assert compare._undecided(question, 50) == sentence

@@ -586,8 +586,14 @@ def _undecided(q: dict[str, Any], cap: int) -> str:
         return ""
     if q.get("n", 0) >= cap:
         return f"undecided at the cap of {cap} seeds: treat the remedies as equal here"
-    if q.get("seeds_needed"):
-        return f"not decided yet: about {q['seeds_needed']} seeds would decide it (estimate)"
+    needed = q.get("seeds_needed")
+    if needed and needed > cap:
+        return (
+            f"not decided: about {needed} seeds would decide it (estimate), over the cap of "
+            f"{cap}, so more seeds would most likely not; read its interval below"
+        )
+    if needed:
+        return f"not decided yet: about {needed} seeds would decide it (estimate)"
     return "not decided yet: more seeds for its remedies (see below)"
 
 
