@@ -1031,8 +1031,8 @@ def test_later_looks_use_the_spending_plans_level_and_the_cap_says_so() -> None:
         ),
         (
             {"verdict": "inconclusive", "n": 15, "seeds_needed": 118},
-            "not decided: about 118 seeds would decide it (estimate), over the cap of 50, so "
-            "more seeds would most likely not; read its interval below",
+            "not decided: about 118 seeds would decide it half of the time (estimate), over "
+            "the cap of 50: seeds up to the cap decide it less often; read its interval below",
         ),
         (
             {"verdict": "inconclusive", "n": 20, "seeds_needed": 47},

@@ -589,8 +589,9 @@ def _undecided(q: dict[str, Any], cap: int) -> str:
     needed = q.get("seeds_needed")
     if needed and needed > cap:
         return (
-            f"not decided: about {needed} seeds would decide it (estimate), over the cap of "
-            f"{cap}, so more seeds would most likely not; read its interval below"
+            f"not decided: about {needed} seeds would decide it half of the time (estimate), "
+            f"over the cap of {cap}: seeds up to the cap decide it less often; read its "
+            "interval below"
         )
     if needed:
         return f"not decided yet: about {needed} seeds would decide it (estimate)"
