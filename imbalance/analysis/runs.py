@@ -37,18 +37,24 @@ def load_runs(params: Params, layout: Layout, blocks: Blocks | None = None) -> R
     a sequential study differ in seeds, so a consumer pairs by the seeds two remedies
     share (:func:`series` gives None elsewhere).
     """
-    runs: Runs = {}
-    for remedy in params.names:
-        runs[remedy] = {}
-        for seed in params.seeds:
-            runs[remedy][seed] = _read_run(layout.run_metrics(remedy, seed), f"evaluate@{seed}")
-    for block, spec in (blocks or Blocks()).sequential_blocks.items():
-        blocked = in_block(layout, block)
-        for remedy in (r for r in params.names if r in spec.remedies):
-            for seed in spec.seeds:
-                path = blocked.run_metrics(remedy, seed)
-                runs[remedy][seed] = _read_run(path, f"evaluate_block@{block}")
+    runs: Runs = {remedy: {} for remedy in params.names}
+    for block, seed, at, stage in run_places(params, layout, blocks):
+        spec = (blocks or Blocks()).sequential_blocks.get(block)
+        for remedy in (r for r in params.names if spec is None or r in spec.remedies):
+            runs[remedy][seed] = _read_run(at.run_metrics(remedy, seed), stage)
     return runs
+
+
+def run_places(
+    params: Params, layout: Layout, blocks: Blocks | None = None
+) -> list[tuple[str, int, Layout, str]]:
+    """Where each seed's run files are: (its block, "" for ``seeds``; the seed; the layout
+    its paths come from; the stage that writes them), ``seeds`` first, then each block's."""
+    places = [("", seed, layout, f"evaluate@{seed}") for seed in params.seeds]
+    for block, spec in (blocks or Blocks()).sequential_blocks.items():
+        at = in_block(layout, block)
+        places += [(block, seed, at, f"evaluate_block@{block}") for seed in spec.seeds]
+    return places
 
 
 def _read_run(path: Path, stage: str) -> dict[str, Any]:
@@ -137,14 +143,7 @@ def read_roc(
     The blocks' seeds are read too, so that a remedy's mean curve averages the same seeds
     as the AUC its legend entry gives (each remedy's own seeds, sequential blocks included).
     """
-    where = [("", seed, layout) for seed in params.seeds]
-    for name, block in (blocks.sequential_blocks if blocks else {}).items():
-        where += [(name, seed, in_block(layout, name)) for seed in block.seeds]
-    out = {}
-    for name, seed, at in where:
-        path = at.run_plots_dir(seed) / "roc.json"
-        if not path.is_file():
-            stage = f"evaluate_block@{name}" if name else f"evaluate@{seed}"
-            raise UserError(f"{path}: missing; run `dvc repro {stage}`")
-        out[name, seed] = json.loads(path.read_text())["roc"]
-    return out
+    return {
+        (block, seed): _read_run(at.run_plots_dir(seed) / "roc.json", stage)["roc"]
+        for block, seed, at, stage in run_places(params, layout, blocks)
+    }
