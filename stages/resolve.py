@@ -1,32 +1,35 @@
-"""Stage ``resolve@<remedy>``: the code a remedy's training runs and the params it reads
--> compositions/<remedy>.json.
+"""Stage ``resolve``: the code and params every other stage reads -> compositions/.
 
-    python -m stages.resolve <remedy>
+    python -m stages.resolve             write compositions/
+    python -m stages.resolve --dry-run   print what it would write (JSON), write nothing
 
-See :mod:`imbalance.training.resolve`: the training stages depend on this file instead of
-on the whole component package, so an edit re-trains only the remedies that use it, and
-instead of declaring params (the resolve stage declares them, dvc.yaml).
+See :mod:`imbalance.resolution`: the other stages depend on their file there instead of
+on code files and params, so a no-op ``dvc repro`` checks one stage's code and params,
+and an edit re-runs only the stages whose file it changes.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from imbalance import params
 from imbalance.cli import UserError, run
-from imbalance.layout import Layout
 
-USAGE = "usage: python -m stages.resolve <remedy>"
+USAGE = "usage: python -m stages.resolve [--dry-run]"
 
 
 def main() -> None:
-    p = params.load()
     args = sys.argv[1:]
-    if len(args) != 1:
-        raise UserError(f"expected one remedy name; {USAGE}")
-    from imbalance.training import resolve
+    if args not in ([], ["--dry-run"]):
+        raise UserError(f"unexpected arguments {' '.join(args)}; {USAGE}")
+    from imbalance import resolution
 
-    print(resolve.run(p, args[0], Layout()))
+    p = params.load()
+    if args:
+        print(json.dumps(resolution.expected(p), sort_keys=True))
+    else:
+        print(f"{resolution.OUT}/: {resolution.write(p)} files")
 
 
 if __name__ == "__main__":

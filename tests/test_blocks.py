@@ -313,8 +313,8 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     )
     first = ok(project.dvc("repro"))
     ran = set(re.findall(r"Running stage '([^']+)'", first))
-    blocks = {"resolve_block@b2", "split_block@b2", "train_block@b2", "evaluate_block@b2"}
-    assert blocks | {"compare"} <= ran
+    blocks = {"split_block@b2", "train_block@b2", "evaluate_block@b2"}
+    assert blocks | {"resolve", "compare"} <= ran
     assert not any(s.endswith(("-1", "-2")) for s in ran)  # seeds 1, 2: in the block only
     root = project.root
     assert (root / "models/blocks/b2/scratch/seed1/class_weight.keras").is_file()
@@ -345,12 +345,12 @@ def test_a_block_runs_through_dvc_repro_and_compare_counts_its_seeds(tiny_projec
     ok(project.dvc("repro", "--force", "--single-item", "train_block@b2"))
     assert {p: p.read_bytes() for p in before} == before
 
-    # another remedy's params change: its training re-runs, the block's does not (its
-    # resolve_block file keeps its bytes)
+    # another remedy's params change: its training re-runs, the block's does not (the
+    # block's file, compositions/blocks/b2.json, keeps its bytes)
     project.set_params({"remedies.baseline": {"output_bias_init": True}})
     edited = ok(project.dvc("repro"))
     ran = set(re.findall(r"Running stage '([^']+)'", edited))
-    assert {"train@baseline-0", "resolve_block@b2"} <= ran
+    assert {"train@baseline-0", "resolve"} <= ran
     assert "train_block@b2" not in ran and "split_block@b2" not in ran, ran
     _block_stages_load_only_their_deps(project)
 
@@ -372,10 +372,10 @@ def _block_stages_load_only_their_deps(project: Any) -> None:
         commands = {
             n: (s.cmd, {Path(d.def_path).as_posix() for d in s.deps}) for n, s in stages.items()
         }
-    assert len(commands) == 4
+    assert len(commands) == 3
     missing = {}
     for name, (cmd, deps) in commands.items():
-        for dep in list(deps):  # resolve_block@b2's file: the code train_block@b2 runs
+        for dep in list(deps):  # the resolve stage's files: the code each stage runs
             if dep.startswith("compositions/"):
                 deps |= set(json.loads((root / dep).read_text())["code"])
         argv = cmd.split()

@@ -770,9 +770,10 @@ def test_describe_source_takes_the_identities_from_params() -> None:
     assert "not the official archive's" in compare.describe_source(params, other)
     assert not compare.is_official(params, other)
     assert not compare.is_official(params, {"sha256": "", "kind": "image-folder"})
-    # ... and the stage declares what it reads, so a changed hash re-runs the report
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["compare"]
-    assert "data.sources" in stage["params"]
+    # ... and the stage's file carries what it reads, so a changed hash re-runs the report
+    from imbalance import resolution
+
+    assert "data.sources" in resolution.STAGES["compare"].params
 
 
 # ---------------------------------------------------------------------------- sweep

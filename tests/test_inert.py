@@ -76,6 +76,8 @@ MAY_IMPORT = {
     "imbalance.data": {"core", "imbalance.runtime"},
     "imbalance.training": {"core", "imbalance.runtime"},
     "imbalance.analysis": {"core", "imbalance.runtime", "imbalance.training.components"},
+    # the resolve stage's logic: what every stage reads, a training's by its real imports
+    "imbalance.resolution": {"core", "imbalance.training"},
 }
 
 

@@ -48,10 +48,8 @@ def study(_tiny_template: TinyProject, tmp_path_factory: pytest.TempPathFactory)
 def test_repro_builds_everything_and_status_is_clean(study: TinyProject) -> None:
     p = study.params()
     names = list(p["remedies"]) + list(p["retrain"])
-    expected = {"fetch", "split", "evaluate@0", "compare"}
+    expected = {"resolve", "fetch", "split", "evaluate@0", "compare"}
     expected |= {f"train@{n}-0" for n in p["remedies"]} | {f"retrain@{n}-0" for n in p["retrain"]}
-    expected |= {f"resolve@{n}" for n in p["remedies"]}  # each run's code, resolved
-    expected |= {f"resolve_retrain@{n}" for n in p["retrain"]}
     assert ran(study.first_run) == expected  # type: ignore[attr-defined]
 
     for name in ("train_balanced", "val_balanced", "train_imbalanced", "val_imbalanced", "test"):
@@ -88,7 +86,7 @@ def test_param_change_reruns_only_what_depends_on_it(study: TinyProject) -> None
     study.set_params({"evaluate.threshold_objective": "f1"})
     result = study.dvc("repro")
     ok(result)
-    assert ran(result) == {"evaluate@0", "compare"}
+    assert ran(result) == {"resolve", "evaluate@0", "compare"}
     ok(study.git("checkout", "params.yaml"))
     ok(study.dvc("repro"))
 
@@ -97,13 +95,13 @@ def test_a_training_param_reaches_the_trainings_through_their_compositions(
     study: TinyProject,
 ) -> None:
     """The training stages declare no params (issue 21, docs/performance.md): a param they
-    read re-runs the resolve stages, which declare it, and their rewritten compositions
+    read re-runs the resolve stage, which declares it, and the rewritten compositions
     make every training stale."""
     rate = study.params()["train"]["learning_rate"]
     study.set_params({"train.learning_rate": rate * 2})
-    result = study.dvc("repro", "resolve", "resolve_retrain")
+    result = study.dvc("repro", "--single-item", "resolve")
     ok(result)
-    assert {s.split("@")[0] for s in ran(result)} == {"resolve", "resolve_retrain"}
+    assert ran(result) == {"resolve"}
     status = json.loads(ok(study.dvc("status", "--json")))
     trainings = {s for s in status if s.split("@")[0] in ("train", "retrain")}
     p = study.params()
@@ -176,8 +174,8 @@ INERT = {
 
 
 def declared_code(root: Path, deps: set[str]) -> set[str]:
-    """A stage's code deps: its files and folders, and the files a ``compositions/<r>.json``
-    dep lists (``resolve@<r>``: the code remedy r's training loads)."""
+    """A stage's code deps: its files and folders, and the files a ``compositions/`` dep
+    lists (the resolve stage's: the code remedy r's training loads, or a stage's code)."""
     out = set(deps)
     for dep in deps:
         if dep.startswith("compositions/"):

@@ -1,16 +1,19 @@
-"""``resolve@<remedy>`` carries the params a training reads (issue 21).
+"""The ``resolve`` stage: one stage reads the code and params, every other stage its file.
 
-The training stages declare no ``params:`` (DVC parses params.yaml once per stage that
-declares params, and the ~50 training stages' parses were most of a no-op ``dvc repro``);
-each remedy's resolve stage declares them instead and writes their values into
-``compositions/<remedy>.json``, the file the remedy's trainings depend on. These tests
-check the declarations with DVC's own parser and the file's bytes against the values.
+Every stage but ``resolve`` depends on a file under ``compositions/`` instead of code files
+and params (DVC checks every dependency and parses params.yaml once per stage declaring
+params: most of a no-op ``dvc repro``, issue 21). These tests check that the declarations
+cover what each file carries, with DVC's own parser, that each file carries the values
+params.yaml holds (looked up here by hand), and that a training's code list is the one a
+fresh process loads.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,21 +21,10 @@ import yaml
 from conftest import PROJECT_ROOT
 
 from imbalance import params as params_mod
-from imbalance.layout import Layout
+from imbalance import resolution
+from imbalance.cli import UserError
 from imbalance.tools import lockcheck
 from imbalance.training import resolve
-
-
-def _keys(declared: list[object] | None) -> list[str]:
-    """A stage's params.yaml keys (``key`` or ``{params.yaml: [keys]}`` items)."""
-    keys: list[str] = []
-    for item in declared or []:
-        if isinstance(item, str):
-            keys.append(item)
-        else:
-            assert isinstance(item, dict)
-            keys.extend(k for file, ks in item.items() if file == "params.yaml" for k in ks)
-    return sorted(keys)
 
 
 @pytest.fixture(scope="module")
@@ -41,86 +33,194 @@ def stages() -> dict[str, dict]:  # type: ignore[type-arg]
     return lockcheck._resolve_stages(PROJECT_ROOT)
 
 
-def test_training_stages_declare_no_params_their_resolve_stage_does(stages) -> None:
-    raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-    trainings = [n for n in stages if n.split("@")[0] in ("train", "retrain")]
-    assert trainings
-    assert [n for n in trainings if stages[n].get("params")] == []
-    for section, group in resolve.RESOLVE_STAGES.items():
-        for name in raw[section]:
-            stage = stages[f"{group}@{name}"]
-            # the list resolve.py writes is the one DVC tracks for the stage
-            assert _keys(stage["params"]) == resolve.declared_keys(PROJECT_ROOT, name)
-            assert f"{section}.{name}" in resolve.declared_keys(PROJECT_ROOT, name)
-            # ... and the training depends on the file the values are written to
-            for training in trainings:
-                if training.split("@")[1].rsplit("-", 1)[0] == name:
-                    assert f"compositions/{name}.json" in stages[training]["deps"]
+def _declared(stage: dict) -> set[str]:  # type: ignore[type-arg]
+    """A stage's params as ``key`` (params.yaml) or ``file:key``."""
+    keys = set()
+    for item in stage.get("params") or []:
+        if isinstance(item, str):
+            keys.add(item)
+        else:
+            for file, listed in item.items():
+                keys |= {k if file == "params.yaml" else f"{file}:{k}" for k in listed}
+    return keys
 
 
-def test_the_block_stages_declare_the_same_training_keys(stages) -> None:
-    """The block stages keep their own list (their composition carries the remedies'
-    entries): the same keys as a remedy's resolve stage, but the remedy's entry."""
-    raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-    remedy = next(iter(raw["remedies"]))
-    shared = [k for k in resolve.declared_keys(PROJECT_ROOT, remedy) if k != f"remedies.{remedy}"]
-    pipeline = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
-    assert _keys(pipeline["stages"]["train_block"]["do"]["params"]) == shared
+def _covers(declared: set[str], key: str) -> bool:
+    """Is ``key`` (or a section holding it) declared?"""
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1))
+
+
+def test_only_the_resolve_stage_reads_code_and_params(stages) -> None:
+    """Every other stage's deps are data and its compositions/ file; its params, at most
+    its own block's entry (a foreach key DVC can interpolate)."""
+    resolver = stages["resolve"]
+    assert lockcheck.RESOLVED in lockcheck._paths(resolver["outs"])
+    for name, stage in stages.items():
+        if name == "resolve":
+            continue
+        code = [d for d in stage["deps"] if d.startswith(("stages", "imbalance"))]
+        assert code == [], name
+        assert any(d.startswith("compositions/") for d in stage["deps"]), name
+        assert _declared(stage) <= {f"blocks.yaml:sequential_blocks.{name.split('@')[-1]}"} | (
+            {f"{k}" for k in resolve.TRAINING_PARAMS} if name.startswith("train_block@") else set()
+        ), name
+
+
+def test_the_resolve_stage_declares_every_param_and_code_file_a_file_carries(stages) -> None:
+    declared = _declared(stages["resolve"])
+    deps = stages["resolve"]["deps"]
+    for name, needs in resolution.STAGES.items():
+        for key in needs.params:
+            assert _covers(declared, key), (name, key)
+        for entry in needs.code:
+            assert any(entry == d or entry.startswith(f"{d}/") for d in deps), (name, entry)
+        # and the stage depends on its file
+        assert any(str(resolution.stage_file(name)) in s["deps"] for s in _group(stages, name))
+    for key in (*resolve.TRAINING_PARAMS, "remedies", "retrain", "blocks.yaml:sequential_blocks"):
+        assert _covers(declared, key), key
+    listed = {
+        f
+        for c in (PROJECT_ROOT / "compositions").rglob("*.json")
+        for f in json.loads(c.read_text())["code"]
+    }
+    assert listed
+    uncovered = [f for f in listed if not any(f == d or f.startswith(f"{d}/") for d in deps)]
+    assert uncovered == []
+
+
+def _group(stages: dict, name: str) -> list[dict]:  # type: ignore[type-arg]
+    return [s for n, s in stages.items() if n.split("@")[0] == name]
 
 
 def _project(tmp_path: Path) -> Path:
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "blocks.yaml"):
         shutil.copy2(PROJECT_ROOT / name, tmp_path / name)
+    for name in ("stages", "imbalance"):
+        shutil.copytree(
+            PROJECT_ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return tmp_path
 
 
-def _resolve(root: Path, name: str) -> bytes:
-    out = resolve.run(params_mod.load(root / "params.yaml"), name, Layout(root))
-    return out.read_bytes()
+def _resolved(root: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    """What ``python -m stages.resolve --dry-run`` prints in ``root`` (a fresh process)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.resolve", "--dry-run"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
-def _edit(root: Path, section: str, key: str, value: object) -> None:
-    raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw[section][key] = value
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+def _by_hand(raw: dict, key: str) -> object:  # type: ignore[type-arg]
+    node = raw
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
-def test_the_composition_carries_the_declared_values(tmp_path: Path) -> None:
+def test_each_file_carries_the_declared_values(tmp_path: Path) -> None:
     root = _project(tmp_path)
     raw = yaml.safe_load((root / "params.yaml").read_text())
+    files = _resolved(root)
     for name in (next(iter(raw["remedies"])), next(iter(raw["retrain"]))):
-        written = json.loads(_resolve(root, name))
+        written = files[f"{name}.json"]
         assert written["remedy"] == name and written["code"]
-        keys = resolve.declared_keys(root, name)
+        section = "remedies" if name in raw["remedies"] else "retrain"
+        keys = sorted([f"{section}.{name}", *resolve.TRAINING_PARAMS])
         assert sorted(written["params"]) == keys
         for key in keys:
-            node = raw
-            for part in key.split("."):
-                node = node[part]
-            assert written["params"][key] == node, key
+            assert written["params"][key] == _by_hand(raw, key), key
+    evaluate = files["stages/evaluate.json"]
+    assert evaluate["params"]["evaluate"] == raw["evaluate"]
+    assert evaluate["params"]["remedies"] == raw["remedies"]
+    assert "imbalance/analysis/evaluate.py" in evaluate["code"]
 
 
-def test_the_composition_changes_exactly_with_a_declared_value(tmp_path: Path) -> None:
+def test_a_training_lists_exactly_what_a_fresh_process_loads(tmp_path: Path) -> None:
+    """The remedies are resolved in one stage, each in a fork of its own: no remedy's list
+    may carry a module another remedy loaded (or miss one). Compared with a process that
+    resolves one remedy and nothing else."""
     root = _project(tmp_path)
-    name = next(iter(yaml.safe_load((root / "params.yaml").read_text())["remedies"]))
-    first = _resolve(root, name)
-    assert _resolve(root, name) == first  # deterministic bytes
-    # keys no training number depends on: the same bytes, no training re-runs
-    _edit(root, "train", "predict_batch_size", 7)
-    _edit(root, "evaluate", "threshold_objective", "f1")
-    assert _resolve(root, name) == first
+    files = _resolved(root)
+    names = params_mod.load(root / "params.yaml").names
+    for name in names:
+        alone = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import json, sys; from imbalance import params; "
+                "from imbalance.training import resolve; "
+                f"params.load().remedy({name!r}); print(json.dumps(resolve.loaded_code()))",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        assert alone.returncode == 0, alone.stderr
+        assert files[f"{name}.json"]["code"] == json.loads(alone.stdout), name
+    # the kinds differ, so the lists do (one module per component kind)
+    assert len({json.dumps(files[f"{n}.json"]["code"]) for n in names}) > 1
+
+
+def test_a_file_changes_exactly_with_its_values(tmp_path: Path) -> None:
+    root = _project(tmp_path)
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    _edit(root, "train", "max_steps", raw["train"]["max_steps"] * 2)
-    assert _resolve(root, name) != first
+    name = next(iter(raw["remedies"]))
+    first = _resolved(root)
+    assert _resolved(root) == first  # deterministic
+
+    def edit(section: str, key: str, value: object) -> None:
+        raw[section][key] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    # read by no training: the same training files, so no training re-runs
+    edit("train", "predict_batch_size", 7)
+    edit("evaluate", "threshold_objective", "f1")
+    again = _resolved(root)
+    assert {k: v for k, v in again.items() if "stages/" not in k} == {
+        k: v for k, v in first.items() if "stages/" not in k
+    }
+    changed = {k for k in again if again[k] != first[k]}
+    assert changed == {"stages/evaluate.json", "stages/evaluate_block.json", "stages/compare.json"}
+    edit("train", "max_steps", raw["train"]["max_steps"] * 2)
+    assert _resolved(root)[f"{name}.json"] != first[f"{name}.json"]
 
 
-def test_a_resolve_stage_declaring_another_params_file_is_one_user_error(tmp_path: Path) -> None:
-    from imbalance.cli import UserError
+def test_write_leaves_exactly_the_expected_files(tmp_path: Path, monkeypatch) -> None:
+    root = _project(tmp_path)
+    stale = root / "compositions" / "gone.json"
+    stale.parent.mkdir()
+    stale.write_text("{}")
+    monkeypatch.chdir(root)
+    p = params_mod.load(root / "params.yaml")
+    n = subprocess.run(
+        [sys.executable, "-m", "stages.resolve"], cwd=root, capture_output=True, text=True
+    )
+    assert n.returncode == 0, n.stderr
+    written = {
+        f.relative_to(root / "compositions").as_posix()
+        for f in (root / "compositions").rglob("*.json")
+    }
+    assert written == set(_resolved(root)) and "gone.json" not in written
+    assert len(written) == len(p.names) + len(resolution.STAGES) + len(
+        yaml.safe_load((root / "blocks.yaml").read_text()).get("sequential_blocks") or {}
+    )
 
-    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
-    pipeline = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
-    pipeline["stages"]["resolve"]["do"]["params"].append({"other.yaml": ["lr"]})
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
-    assert "train.max_steps" in resolve.declared_keys(PROJECT_ROOT, "baseline")
-    with pytest.raises(UserError, match=r"stage resolve: params from 'other.yaml' \(\['lr'\]\)"):
-        resolve.declared_keys(tmp_path, "baseline")
+
+def test_a_remedy_named_like_a_folder_is_one_user_error(tmp_path: Path, monkeypatch) -> None:
+    root = _project(tmp_path)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["remedies"]["stages"] = {}
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.chdir(root)
+    with pytest.raises(UserError, match="may not be named 'stages'"):
+        resolution.expected(params_mod.load(root / "params.yaml"), root)
+
+
+def test_an_undeclared_code_entry_is_one_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"imbalance/nowhere\.py does not exist; fix STAGES"):
+        resolution.code_files(tmp_path, ("imbalance/nowhere.py",))

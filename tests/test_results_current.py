@@ -23,7 +23,6 @@ import yaml
 from conftest import PROJECT_ROOT, blocks_yaml_without_blocks, ok, tool_env
 
 from imbalance.tools import lockcheck
-from imbalance.training import resolve as resolver
 
 
 def test_committed_results_match_code_and_params() -> None:
@@ -362,106 +361,114 @@ def project_copy(tmp_path: Path) -> Path:
         shutil.copytree(PROJECT_ROOT / name, root / name, ignore=ignore)
     _git(root, "init", "-q")
     ok(_dvc(root, "init", "-q"))
+    # the resolve stage's files, as a repro writes them (the other stages' deps)
+    resolved = subprocess.run(
+        [sys.executable, "-m", "stages.resolve"], cwd=root, capture_output=True, text=True
+    )
+    assert resolved.returncode == 0, resolved.stderr
     _record_lock(root)
     return root
+
+
+def _groups(result: lockcheck.LockCheck, prefix: str) -> int:
+    return len([s for s in result.stages if s.startswith(prefix)])
+
+
+def params_of(root: Path) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((root / "params.yaml").read_text())
 
 
 def test_this_projects_matrix_is_reported_by_group(project_copy: Path) -> None:
     first = lockcheck.check(project_copy)
     assert first.ok, first.report()
-    n_train = len([s for s in first.stages if s.startswith("train@")])
-    n_retrain = len([s for s in first.stages if s.startswith("retrain@")])
-    n_evaluate = len([s for s in first.stages if s.startswith("evaluate@")])
+    n_train, n_retrain = _groups(first, "train@"), _groups(first, "retrain@")
+    n_evaluate = _groups(first, "evaluate@")
     assert n_train and n_retrain and n_evaluate
+    raw = params_of(project_copy)
+    n_remedies = len(raw["remedies"]) + len(raw["retrain"])
 
     train = project_copy / "imbalance" / "training" / "train.py"
     train.write_text(train.read_text() + "\n# changed\n")
     result = lockcheck.check(project_copy)
-    changed = "changed imbalance/training"  # a folder dep: dvc.lock has its hash only
-    # the code is a dep of the resolve stages only; each training depends on its
-    # remedy's compositions/<remedy>.json, which a changed training loop changes
-    n_resolve = len([s for s in first.stages if s.startswith("resolve@")])
-    n_resolve_retrain = len([s for s in first.stages if s.startswith("resolve_retrain@")])
-    assert result.lines() == [
-        f"resolve@* ({n_resolve} stages): {changed}",
-        f"resolve_retrain@* ({n_resolve_retrain} stages): {changed}",
+    # the code is a dep of the resolve stage only (a folder dep: dvc.lock has its hash
+    # only); each training depends on its remedy's compositions/<remedy>.json, which a
+    # changed training loop changes; the evaluation's and compare's files list no
+    # training loop, but they read the predictions
+    assert [s.stage for s in result.stale] == ["resolve"]
+    head, rewrites = result.lines()[0].split("; ")
+    assert head == "resolve: changed imbalance/training"
+    assert rewrites.startswith("its re-run rewrites compositions/")
+    assert rewrites.endswith(f" and {n_remedies - 4} more")
+    assert result.lines()[1] == (
         f"re-run as well (their inputs are outputs of the above): "
         f"train@* ({n_train} stages), retrain@* ({n_retrain} stages), "
-        f"evaluate@* ({n_evaluate} stages), compare",
-    ]
+        f"evaluate@* ({n_evaluate} stages), compare"
+    )
 
 
 def test_this_projects_remedy_param_names_one_remedy(project_copy: Path) -> None:
-    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    params = params_of(project_copy)
     remedy = next(r for r in sorted(params["remedies"]) if "augment" not in params["remedies"][r])
     seeds = params["seeds"]
     params["remedies"][remedy]["augment"] = {"flip": True}
     (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = lockcheck.check(project_copy)
-    # evaluate and compare declare the whole `remedies` section (which training set each
-    # remedy used), so they are stale in their own right, not only downstream; the
-    # training stages declare no params: their remedy's entry reaches them through the
-    # composition its resolve stage writes
-    evaluate = [s for s in result.stages if s.startswith("evaluate@")]
-    assert [s.stage for s in result.stale] == [f"resolve@{remedy}", *evaluate, "compare"]
+    # only the resolve stage declares params; it rewrites the remedy's composition and
+    # the files of the stages that read the whole `remedies` section (evaluate: which
+    # training set each remedy used; compare)
+    assert [s.stage for s in result.stale] == ["resolve"]
     change = f"params remedies.{remedy}.augment.flip (absent) -> true"
-    assert result.lines()[0] == f"resolve@{remedy}: {change}"
+    files = sorted(
+        [f"compositions/{remedy}.json"]
+        + [f"compositions/stages/{s}.json" for s in ("compare", "evaluate", "evaluate_block")]
+    )
+    assert result.lines()[0] == f"resolve: {change}; its re-run rewrites {', '.join(files)}"
     # (every retrain stage follows too: it depends on its seed's scratch models folder)
     trainings = [s for s in result.downstream if s.startswith("train@")]
     assert trainings == [f"train@{remedy}-{s}" for s in seeds]
+    assert "compare" in result.downstream and "fetch" not in result.downstream
 
 
 def test_this_projects_training_param_re_runs_every_training(project_copy: Path) -> None:
-    """A param every training reads (train.max_steps) is declared by the resolve stages
-    alone: they are stale, every training follows from its composition."""
-    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    """A param every training reads (train.max_steps) is declared by the resolve stage
+    alone: it is stale, every training follows from its composition."""
+    params = params_of(project_copy)
     params["train"]["max_steps"] *= 2
     (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = lockcheck.check(project_copy)
-    groups = {s.stage.split("@")[0] for s in result.stale}
-    assert groups == {"resolve", "resolve_retrain", "compare"}  # compare: its budget table
-    assert all("params train.max_steps" in s.reasons[0] for s in result.stale)
+    assert [s.stage for s in result.stale] == ["resolve"]
+    assert result.stale[0].reasons[0].startswith("params train.max_steps")
     trainings = [s for s in result.stages if s.startswith(("train@", "retrain@"))]
     assert [s for s in result.downstream if s in trainings] == trainings
+    assert "compare" in result.downstream  # its budget table states the protocol
+    assert "split" not in result.downstream
 
 
-def test_a_component_edit_re_runs_only_the_trainings_whose_composition_lists_it(
+def test_a_component_edit_re_runs_only_the_trainings_of_the_remedies_using_it(
     project_copy: Path,
 ) -> None:
-    # compositions as resolve writes them (hashlib here, not the resolver): every remedy
-    # loads the loop; one of them loads the weight-averaging component's module too
-    params = yaml.safe_load((project_copy / "params.yaml").read_text())
-    names = [*params["remedies"], *params["retrain"]]
-    user, seeds = names[0], params["seeds"]
-    average = "imbalance/training/components/average.py"
-
-    def composition(name: str, files: list[str]) -> str:
-        code = {f: hashlib.sha256((project_copy / f).read_bytes()).hexdigest() for f in files}
-        # and the values of the params its training reads, as its resolve stage writes them
-        return json.dumps(resolver.composition(name, code, resolver.declared_params(root, name)))
-
-    root = project_copy
-    loop = ["imbalance/training/train.py", "imbalance/training/components/base.py"]
-    (project_copy / "compositions").mkdir()
-    for name in names:
-        files = [*loop, average] if name == user else loop
-        (project_copy / "compositions" / f"{name}.json").write_text(composition(name, files))
-    # one composition as an older resolve wrote it, without the params: its re-run rewrites
-    # it with them, so its trainings re-run whatever code changed
-    old, other = project_copy / "compositions" / f"{names[1]}.json", names[1]
-    old.write_text(json.dumps({"remedy": other, "code": json.loads(old.read_text())["code"]}))
-    _record_lock(project_copy)
-    assert lockcheck.check(project_copy).ok
-
-    path = project_copy / average
+    """The weight-averaging component's module: by hand from params.yaml, the remedies
+    whose entry has an `average` key use it; only their trainings, the evaluations and
+    compare (whose file lists the whole components folder) follow."""
+    params = params_of(project_copy)
+    users = [r for r, spec in params["remedies"].items() if "average" in (spec or {})]
+    assert users and len(users) < len(params["remedies"])
+    path = project_copy / "imbalance/training/components/average.py"
     path.write_text(path.read_text() + "\n# changed\n")
     result = lockcheck.check(project_copy)
-    resolve = [s for s in result.stale if s.stage.startswith("resolve")]
-    assert len(resolve) == len(names)  # every resolve stage: its folder dep changed ...
-    moving = [s.stage for s in resolve if lockcheck.SAME_COMPOSITION not in s.reasons]
-    # ... one of them writes another composition, and the old one gains the params
-    assert sorted(moving) == sorted([f"resolve@{user}", f"resolve@{other}"])
-    assert [s.stage for s in result.stale][-1] == "compare"  # its own code dep (ceilings)
+    assert [s.stage for s in result.stale] == ["resolve"]
+    files = sorted([f"compositions/{r}.json" for r in users] + ["compositions/stages/compare.json"])
+    assert result.stale[0].reasons == (
+        "changed imbalance/training",
+        f"its re-run rewrites {', '.join(files)}",
+    )
     trainings = [s for s in result.downstream if s.startswith("train@")]
-    assert sorted(trainings) == sorted(f"train@{r}-{s}" for r in (user, other) for s in seeds)
-    assert result.lines()[0].endswith(" (2 stages): changed imbalance/training")  # the movers
+    assert sorted(trainings) == sorted(f"train@{r}-{s}" for r in users for s in params["seeds"])
+    # (the retrain stages follow: each depends on its seed's whole scratch models folder)
+    assert result.downstream[-1] == "compare"
+
+
+def test_a_comment_in_an_inert_module_stales_nothing(project_copy: Path) -> None:
+    path = project_copy / "imbalance/runtime/warm.py"
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert lockcheck.check(project_copy).ok

@@ -32,9 +32,9 @@ How the seeds grow, and why it stays valid and reproducible:
   or blocks.yaml, ``tuning_seeds`` included. Then the whole study is reproduced: every run already
   finished is an unchanged stage, never retrained. The final blocks.yaml is committed
   with the results, so ``dvc repro`` rebuilds exactly the study that decided.
-- The shape in dvc.yaml: four ``foreach`` stages per block, ``resolve_block@<b>``
-  (``compositions/blocks/<b>.json``: the code and remedy params the block's training
-  runs, ``stages/resolve_block.py``), ``split_block@<b>``
+- The shape in dvc.yaml: the ``resolve`` stage writes ``compositions/blocks/<b>.json``
+  (the code and remedy params the block's training runs, :mod:`imbalance.resolution`),
+  and three ``foreach`` stages per block: ``split_block@<b>``
   (``data/blocks/<b>``, ``stages/split_block.py``: the split's files for its seeds),
   ``train_block@<b>`` (the block's remedies x seeds through the train stage's loop,
   start remedies first; ``models|predictions|training/blocks/<b>``) and
@@ -42,10 +42,10 @@ How the seeds grow, and why it stays valid and reproducible:
   ``plots/runs/blocks/<b>``), which compare reads beside ``metrics/runs``
   (:func:`imbalance.analysis.runs.load_runs`): remedies then differ in seeds, each
   remedy's interval is over its own seeds and a paired test over the seeds both ran.
-  The graph grows by 4 stages per batch, not one per remedy and seed: the committed
-  study's 46 stages (9 remedies x 3 seeds) gain at most 4 x 7 looks = 28, 74 at the cap
-  of 50 seeds, where the old shape (every remedy's seeds in ``seeds``) had ~510 stages
-  (~1250 with the catalogue's remedies), far past the 10 s no-op ``dvc repro`` budget.
+  The graph grows by 3 stages per batch, not one per remedy and seed: the 5-seed
+  study's 59 stages gain 3 per block, where the old shape (every remedy's seeds in
+  ``seeds``) had ~510 stages at the cap (~1250 with the catalogue's remedies), far past
+  the 10 s no-op ``dvc repro`` budget.
 - Futility (``--futility F``, default 2): a question whose own estimate of the seeds
   that would decide it is over F times the cap gets no more seeds (:func:`futile`); it
   stays inconclusive, so no verdict's error rate changes. The estimate is compare's
@@ -54,7 +54,7 @@ How the seeds grow, and why it stays valid and reproducible:
 - A block re-trains only when what it runs changes: its seeds and remedies
   (blocks.yaml ``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
   stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
-  their params); another remedy's edit re-runs ``resolve_block@<b>``, which writes the
+  their params); another remedy's edit re-runs ``resolve``, which writes that file's
   same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
   as ``evaluate@<seed>`` does.
 """

@@ -111,10 +111,14 @@ def check(root: str | Path = ".") -> LockCheck:
     params_cache: dict[str, Any] = {}
 
     stale = []
+    unchanged: set[str] = set()  # resolve stage outputs its re-run writes again as they are
     for name, stage in stages.items():
         entry = lock.get(name)
         if entry is None:
-            stale.append(Stale(name, ("not in dvc.lock",)))
+            reasons = ["not in dvc.lock"]
+            if RESOLVED in _paths(stage.get("outs")):
+                reasons += _rewrites(root, unchanged)
+            stale.append(Stale(name, tuple(reasons)))
             continue
         reasons = []
         if entry.get("cmd") != stage.get("cmd"):
@@ -122,58 +126,58 @@ def check(root: str | Path = ".") -> LockCheck:
         reasons += _dep_reasons(root, stage, entry, carried, hashes)
         reasons += _param_reasons(root, stage, entry, params_cache)
         reasons += _out_reasons(root, stage, entry, carried, hashes)
-        if reasons and _same_composition(root, stage, reasons):
-            reasons.append(SAME_COMPOSITION)
+        if reasons and RESOLVED in _paths(stage.get("outs")):
+            reasons += _rewrites(root, unchanged)
         if reasons:
             stale.append(Stale(name, tuple(reasons)))
 
     names = {s.stage for s in stale}
     moving = {s.stage for s in stale if SAME_COMPOSITION not in s.reasons}
-    return LockCheck(stale, _downstream(stages, names, moving), list(stages))
+    return LockCheck(stale, _downstream(stages, names, moving, unchanged), list(stages))
 
 
-#: Said of a resolve stage whose re-run writes the same composition: no training re-runs.
-SAME_COMPOSITION = "its composition lists none of the changed code: no training re-runs"
+#: The resolve stage's output (imbalance/resolution.py): the files the other stages
+#: depend on in place of code and params.
+RESOLVED = "compositions"
+#: Said of a resolve stage whose re-run writes every file as it is: nothing re-runs.
+SAME_COMPOSITION = "its re-run writes every compositions/ file as it is (no stage re-runs for it)"
 
 
-def _same_composition(root: Path, stage: Mapping[str, Any], reasons: list[str]) -> bool:
-    """Will this resolve stage, stale by code alone, write its committed composition again?
+def _rewrites(root: Path, unchanged: set[str]) -> list[str]:
+    """Which of its files will a stale resolve stage rewrite? It runs in seconds with no
+    data, so ask it (``python -m stages.resolve --dry-run``) and compare with the committed
+    files: a comment in one component kind's module changes only the compositions of the
+    remedies that load it, and only their trainings re-run, as ``dvc repro`` will. Adds
+    the files it writes as they are to ``unchanged``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.resolve", "--dry-run"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"its re-run fails: {last}"]
+    from imbalance.resolution import render
 
-    A composition (``compositions/<remedy>.json``, imbalance/training/resolve.py) lists the
-    SHA-256 of every module the remedy's training loads, and the values of the params the
-    training reads (the keys the resolve stage declares: the training stages declare
-    none). If each listed file still has its hash, the same modules load (an import is a
-    line in one of them); if the params are those a re-run would write (and no declared
-    param changed: any ``params`` reason is not a ``changed`` one), the re-run writes the
-    same bytes, so the trainings depending on it stay current: editing one component
-    kind's module re-runs only the remedies that use it, as ``dvc repro`` will. A changed
-    param, or a composition written by an older resolve (without them), moves the
-    remedy's trainings.
-    """
-    outs = [o for o in _paths(stage.get("outs")) if o.startswith("compositions/")]
-    if len(outs) != 1 or not all(r.startswith("changed ") for r in reasons):
-        return False
-    import yaml
+    expected = {f"{RESOLVED}/{rel}": render(c) for rel, c in json.loads(proc.stdout).items()}
+    out = root / RESOLVED
+    committed = (
+        {p.relative_to(root).as_posix() for p in out.rglob("*.json")} if out.is_dir() else set()
+    )
 
-    from imbalance.training import resolve
+    def same(rel: str) -> bool:
+        return (
+            rel in expected and (root / rel).is_file() and (root / rel).read_text() == expected[rel]
+        )
 
-    name = Path(outs[0]).stem
-    try:
-        committed = json.loads((root / outs[0]).read_text())
-        listed = committed["code"]
-        # a block's composition (resolve_block@<b>) carries its remedies' entries, which
-        # its stage declares as params itself; a remedy's, the params of its training
-        if not outs[0].startswith("compositions/blocks/"):
-            again = resolve.composition(name, listed, resolve.declared_params(root, name))
-            if committed != again:
-                return False
-    except (OSError, ValueError, KeyError, TypeError, AssertionError, yaml.YAMLError):
-        return False
-    for rel, digest in listed.items():
-        path = root / rel
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            return False
-    return True
+    changed = sorted(rel for rel in expected.keys() | committed if not same(rel))
+    unchanged |= set(expected) - set(changed)
+    if not changed:
+        return [SAME_COMPOSITION]
+    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return [f"its re-run rewrites {shown}"]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -406,7 +410,6 @@ def _carried_dir(root: Path, rel: str, carried: set[str]) -> list[Path] | None:
 def _dir_md5(directory: Path, files: list[Path], name: str) -> str:
     """DVC's directory hash: the md5 of the JSON list of ``{md5, relpath}`` sorted by
     relpath (``dvc_data.hashfile.tree.Tree.as_bytes``), with ``.dir`` appended."""
-    import hashlib
 
     entries = [
         {"md5": _file_md5(p, name), "relpath": p.relative_to(directory).as_posix()} for p in files
@@ -464,10 +467,14 @@ def _param_reasons(
 
 
 def _downstream(
-    stages: Mapping[str, Mapping[str, Any]], stale: set[str], moving: set[str]
+    stages: Mapping[str, Mapping[str, Any]],
+    stale: set[str],
+    moving: set[str],
+    unchanged: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[str]:
     """Current stages that (transitively) consume an output of a ``moving`` stale stage
-    (one whose re-run changes its outputs; the others are stale in dvc.lock only).
+    (one whose re-run changes its outputs; the others are stale in dvc.lock only), except
+    through a dependency in ``unchanged`` (a file the re-run writes again as it is).
 
     A dependency consumes an output when the paths are equal or one contains the other
     (``compare`` depends on the directory ``metrics/runs`` that holds ``evaluate@<s>``'s
@@ -488,6 +495,8 @@ def _downstream(
     consumers: dict[str, set[str]] = {name: set() for name in stages}
     for name, stage in stages.items():
         for dep in _paths(stage.get("deps")):
+            if Path(dep).as_posix() in unchanged:
+                continue
             parts = Path(dep).as_posix().strip("/").split("/")
             producers = set(under.get("/".join(parts), ()))
             for i in range(1, len(parts) + 1):
