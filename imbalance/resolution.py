@@ -12,8 +12,9 @@ a stage reads; it writes one file per consumer and every other stage depends on 
 
 - ``compositions/<remedy>.json``: the code a remedy's training loads and the params it
   reads (:mod:`imbalance.training.resolve`), for ``train@`` / ``retrain@``;
-- ``compositions/blocks/<b>.json``: the same for a seed block's training (its remedies'
-  entries, the code ``python -m stages.train_block`` loads), for ``train_block@<b>``;
+- ``compositions/blocks/<b>.json``: the same for a seed block's training (the code
+  ``python -m stages.train_block`` loads, its remedies' entries, the training params, its
+  seeds), for ``train_block@<b>``;
 - ``compositions/stages/<stage>.json``: the code files and param values of each other
   stage (:data:`STAGES`), e.g. ``evaluate@<seed>``'s.
 
@@ -208,11 +209,16 @@ def expected(p: Params, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
     block_names = list(blocks.sequential_blocks)
     members = [blocks_mod.remedies_of(p, blocks, b) for b in block_names]
     codes = _in_own_process(_block_code, [(p, m) for m in members])
+    training = {
+        key: resolve.param_value(raw["params.yaml"], key) for key in resolve.TRAINING_PARAMS
+    }
     for b, m, code in zip(block_names, members, codes, strict=True):
         files[f"blocks/{b}.json"] = {
             "block": b,
             "code": code,
+            "params": training,
             "remedies": {n: declared[n] for n in m},
+            "seeds": blocks.sequential_blocks[b].seeds,
         }
     for stage, needs in STAGES.items():
         files[f"{STAGES_DIR}/{stage}.json"] = {

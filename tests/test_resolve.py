@@ -62,9 +62,8 @@ def test_only_the_resolve_stage_reads_code_and_params(stages) -> None:
         code = [d for d in stage["deps"] if d.startswith(("stages", "imbalance"))]
         assert code == [], name
         assert any(d.startswith("compositions/") for d in stage["deps"]), name
-        assert _declared(stage) <= {f"blocks.yaml:sequential_blocks.{name.split('@')[-1]}"} | (
-            {f"{k}" for k in resolve.TRAINING_PARAMS} if name.startswith("train_block@") else set()
-        ), name
+        assert _declared(stage) <= {f"blocks.yaml:sequential_blocks.{name.split('@')[-1]}"}, name
+    assert not any(stages[n].get("params") for n in stages if n.startswith("train_block@"))
 
 
 def test_the_resolve_stage_declares_every_param_and_code_file_a_file_carries(stages) -> None:
@@ -133,6 +132,14 @@ def test_each_file_carries_the_declared_values(tmp_path: Path) -> None:
         keys = sorted([f"{section}.{name}", *resolve.TRAINING_PARAMS])
         assert sorted(written["params"]) == keys
         for key in keys:
+            assert written["params"][key] == _by_hand(raw, key), key
+    blocks = yaml.safe_load((root / "blocks.yaml").read_text())["sequential_blocks"]
+    assert blocks  # the committed study's blocks
+    for block, spec in blocks.items():
+        written = files[f"blocks/{block}.json"]
+        assert written["seeds"] == spec["seeds"]
+        assert sorted(written["remedies"]) == sorted(spec["remedies"])
+        for key in resolve.TRAINING_PARAMS:
             assert written["params"][key] == _by_hand(raw, key), key
     evaluate = files["stages/evaluate.json"]
     assert evaluate["params"]["evaluate"] == raw["evaluate"]

@@ -51,11 +51,10 @@ How the seeds grow, and why it stays valid and reproducible:
   stays inconclusive, so no verdict's error rate changes. The estimate is compare's
   ``seeds_needed``, from the observed mean and sd, so an early look can misjudge it:
   ``--futility 0`` pursues every question to the cap.
-- A block re-trains only when what it runs changes: its seeds and remedies
-  (blocks.yaml ``sequential_blocks.<b>``), the ``model`` / ``train`` / ``split`` params the train
-  stage declares, or ``compositions/blocks/<b>.json`` (the code its remedies load and
-  their params); another remedy's edit re-runs ``resolve``, which writes that file's
-  same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
+- A block re-trains only when what it runs changes: ``compositions/blocks/<b>.json``
+  (its seeds and remedies, the code its remedies load, their params and the ``model`` /
+  ``train`` / ``split`` params a training reads); another remedy's edit re-runs
+  ``resolve``, which writes that file's same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
   as ``evaluate@<seed>`` does.
 """
 
