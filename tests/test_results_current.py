@@ -472,3 +472,20 @@ def test_a_comment_in_an_inert_module_stales_nothing(project_copy: Path) -> None
     path = project_copy / "imbalance/runtime/warm.py"
     path.write_text(path.read_text() + "\n# changed\n")
     assert lockcheck.check(project_copy).ok
+
+
+def test_a_resolve_stage_that_would_fail_moves_everything_it_feeds(project_copy: Path) -> None:
+    """An invalid remedy: the guard cannot ask resolve which files change, so it says why
+    and names every consumer of its files as re-running."""
+    params = params_of(project_copy)
+    first = next(iter(params["remedies"]))
+    params["remedies"][first] = {"sampler": "no_such_sampler"}
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = lockcheck.check(project_copy)
+    assert [s.stage for s in result.stale] == ["resolve"]
+    failed = result.stale[0].reasons[-1]
+    assert failed.startswith("its re-run fails: error: ") and "no_such_sampler" in failed
+    assert {"fetch", "split", "compare"} <= set(result.downstream)
+    assert all(
+        f"train@{r}-{s}" in result.downstream for r in params["remedies"] for s in params["seeds"]
+    )

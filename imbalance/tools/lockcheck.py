@@ -8,7 +8,8 @@ records that claim: for every stage, the md5 of each dependency and the value of
 param the stage last ran with. ``dvc status`` checks it too, but it hashes every data
 dependency and output (``data/raw``, ``models/``, ...), which a clean clone -- CI --
 does not have. This check compares only what git carries, so it runs anywhere in about a
-second, with no data:
+second (a few more when the ``resolve`` stage is stale: it then asks that stage which of
+its files would change), with no data:
 
 (a) every dependency that is a file git carries (tracked, or new and not ignored: the
     code under ``stages/`` and ``imbalance/``), by the md5 DVC computes for it;
