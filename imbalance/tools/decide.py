@@ -54,8 +54,8 @@ How the seeds grow, and why it stays valid and reproducible:
 - A block re-trains only when what it runs changes: ``compositions/blocks/<b>.json``
   (its seeds and remedies, the code its remedies load, their params and the ``model`` /
   ``train`` / ``split`` params a training reads); another remedy's edit re-runs
-  ``resolve``, which writes that file's same bytes. Its evaluation re-runs (seconds) on any ``remedies`` / ``retrain`` change,
-  as ``evaluate@<seed>`` does.
+  ``resolve``, which writes that file's same bytes. Its evaluation re-runs (seconds) on
+  any ``remedies`` / ``retrain`` change, as ``evaluate@<seed>`` does.
 """
 
 from __future__ import annotations
