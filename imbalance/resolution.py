@@ -144,7 +144,8 @@ def stage_file(stage: str) -> Path:
 
 
 def code_files(root: Path, entries: tuple[str, ...]) -> list[str]:
-    """The files of ``entries`` (a folder: every ``*.py`` in it), relative, sorted."""
+    """The files of ``entries`` (a folder: every ``*.py`` in it) under the code root
+    ``root``, relative, sorted."""
     files = set()
     for entry in entries:
         path = root / entry
@@ -223,7 +224,7 @@ def expected(p: Params, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
     for stage, needs in STAGES.items():
         files[f"{STAGES_DIR}/{stage}.json"] = {
             "stage": stage,
-            "code": resolve.digest(code_files(root, needs.code)),
+            "code": resolve.digest(code_files(resolve.CODE_ROOT, needs.code)),
             "params": _values(raw, needs.params),
         }
     return files
