@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from imbalance.cli import UserError
-from imbalance.files import write_json
+from imbalance.files import write_text
 from imbalance.params import Params
 from imbalance.training import resolve
 
@@ -165,15 +165,11 @@ def _in_own_process(task: Callable[..., Any], jobs: list[tuple[Any, ...]]) -> li
         return pool.starmap(task, jobs, chunksize=1)
 
 
-def _remedy_code(p: Params, name: str) -> dict[str, str]:
-    p.remedy(name)  # validates; imports the modules of the kinds it uses
-    return resolve.loaded_code()
-
-
-def _block_code(p: Params, names: list[str]) -> dict[str, str]:
+def _training_code(p: Params, names: list[str], entry: tuple[str, ...]) -> dict[str, str]:
+    """The code a training of remedies ``names`` from ``entry`` loads (in its own process)."""
     for name in names:
-        p.remedy(name)
-    return resolve.loaded_code(BLOCK_ENTRY)
+        p.remedy(name)  # validates; imports the modules of the kinds it uses
+    return resolve.loaded_code(entry)
 
 
 def _values(raw: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -194,7 +190,7 @@ def expected(p: Params, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
     clash = sorted({STAGES_DIR, "blocks"} & set(names))
     if clash:
         raise UserError(f"params.yaml: a remedy may not be named {clash[0]!r} (a folder in {OUT})")
-    codes = _in_own_process(_remedy_code, [(p, n) for n in names])
+    codes = _in_own_process(_training_code, [(p, [n], resolve.ENTRY) for n in names])
     files = {
         f"{n}.json": resolve.composition(n, code, resolve.remedy_params(raw["params.yaml"], n))
         for n, code in zip(names, codes, strict=True)
@@ -203,13 +199,13 @@ def expected(p: Params, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
     from imbalance import blocks as blocks_mod
 
     blocks = blocks_mod.load(p, root / blocks_mod.BLOCKS_FILE)
-    blocks_path = root / BLOCKS_FILE
-    raw[BLOCKS_FILE] = yaml.safe_load(blocks_path.read_text()) if blocks_path.is_file() else {}
-    raw[BLOCKS_FILE] = {"sequential_blocks": {}, **(raw[BLOCKS_FILE] or {})}
+    raw[BLOCKS_FILE] = {
+        "sequential_blocks": {n: b.model_dump() for n, b in blocks.sequential_blocks.items()}
+    }
     declared = {**p.remedies, **p.retrain}
     block_names = list(blocks.sequential_blocks)
     members = [blocks_mod.remedies_of(p, blocks, b) for b in block_names]
-    codes = _in_own_process(_block_code, [(p, m) for m in members])
+    codes = _in_own_process(_training_code, [(p, m, BLOCK_ENTRY) for m in members])
     training = {
         key: resolve.param_value(raw["params.yaml"], key) for key in resolve.TRAINING_PARAMS
     }
@@ -231,7 +227,8 @@ def expected(p: Params, root: Path = Path(".")) -> dict[str, dict[str, Any]]:
 
 
 def render(content: dict[str, Any]) -> str:
-    """A file's text exactly as :func:`write` writes it."""
+    """A file's text as :func:`write` writes it (sorted keys, a fixed layout: equal content
+    gives equal bytes), and as the results guard compares it."""
     return json.dumps(content, indent=2, sort_keys=True) + "\n"
 
 
@@ -244,7 +241,7 @@ def write(p: Params, root: Path = Path(".")) -> int:
         for old in [f for f in out.rglob("*.json") if f.relative_to(out).as_posix() not in files]:
             old.unlink()
     for rel, content in files.items():
-        write_json(out / rel, content)
+        write_text(out / rel, render(content))
     for folder in sorted((d for d in out.rglob("*") if d.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             shutil.rmtree(folder)

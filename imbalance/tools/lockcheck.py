@@ -117,16 +117,13 @@ def check(root: str | Path = ".") -> LockCheck:
         entry = lock.get(name)
         if entry is None:
             reasons = ["not in dvc.lock"]
-            if RESOLVED in _paths(stage.get("outs")):
-                reasons += _rewrites(root, unchanged)
-            stale.append(Stale(name, tuple(reasons)))
-            continue
-        reasons = []
-        if entry.get("cmd") != stage.get("cmd"):
-            reasons.append(f"command changed ({entry.get('cmd')!r} -> {stage.get('cmd')!r})")
-        reasons += _dep_reasons(root, stage, entry, carried, hashes)
-        reasons += _param_reasons(root, stage, entry, params_cache)
-        reasons += _out_reasons(root, stage, entry, carried, hashes)
+        else:
+            reasons = []
+            if entry.get("cmd") != stage.get("cmd"):
+                reasons.append(f"command changed ({entry.get('cmd')!r} -> {stage.get('cmd')!r})")
+            reasons += _dep_reasons(root, stage, entry, carried, hashes)
+            reasons += _param_reasons(root, stage, entry, params_cache)
+            reasons += _out_reasons(root, stage, entry, carried, hashes)
         if reasons and RESOLVED in _paths(stage.get("outs")):
             reasons += _rewrites(root, unchanged)
         if reasons:
